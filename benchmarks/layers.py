@@ -1,0 +1,161 @@
+"""rnnkit's SimpleRNN / GRU / LSTM against the Keras built-ins, same process.
+
+Each repetition times rnnkit and Keras back to back (A/B, then B/A on the
+next repetition, so neither always runs second) and the script reports the
+median of the per-repetition ratios, which is robust on a shared, noisy
+machine. It also measures this machine's float32 matmul rate in the same run
+and prints each layer's achieved GFLOP/s as a fraction of it.
+
+    python benchmarks/layers.py                   # B=64, T=100, D=64, H=128
+    python benchmarks/layers.py --kinds lstm --repeats 9 --batch 32
+
+Ratios above 1.0 mean rnnkit is faster.
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from rnnkit import layers as rnnkit_layers  # noqa: E402
+
+KERAS_LAYERS = {
+    "rnn": keras.layers.SimpleRNN,
+    "gru": keras.layers.GRU,
+    "lstm": keras.layers.LSTM,
+}
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kinds", nargs="+", default=list(KERAS_LAYERS))
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--timesteps", type=int, default=100)
+    parser.add_argument("--features", type=int, default=64)
+    parser.add_argument("--units", type=int, default=128)
+    parser.add_argument("--batches", type=int, default=4, help="batches per fit")
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def matmul_gflops(size=1024, repeats=20):
+    """This machine's float32 matmul rate, the ceiling for the layers."""
+    a = tf.random.normal((size, size))
+    b = tf.random.normal((size, size))
+    matmul = tf.function(lambda a, b: tf.matmul(a, b))
+    matmul(a, b).numpy()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul(a, b).numpy()
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(times) / 1e9
+
+
+def layer_flops(kind, args):
+    """Forward FLOPs of one batch: the two matmuls of every time step."""
+    width = GATES[kind] * args.units
+    per_step = 2 * args.batch * (args.features + args.units) * width
+    return per_step * args.timesteps
+
+
+def build_pair(kind, args):
+    """Two identical models, one per library, sharing the same weights."""
+
+    def model(layer):
+        inputs = keras.Input((args.timesteps, args.features))
+        outputs = keras.layers.Dense(1)(layer(inputs))
+        built = keras.Model(inputs, outputs)
+        built.compile(optimizer="adam", loss="mse")
+        return built
+
+    keras.utils.set_random_seed(args.seed)
+    theirs = model(KERAS_LAYERS[kind](args.units))
+    ours = model(rnnkit_layers.get_layer(kind, args.units))
+    ours.set_weights(theirs.get_weights())
+    return ours, theirs
+
+
+def timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def compare(kind, args, data):
+    x, y = data
+    ours, theirs = build_pair(kind, args)
+    train = {
+        m: (lambda m=m: m.fit(x, y, batch_size=args.batch, epochs=1, verbose=0))
+        for m in (ours, theirs)
+    }
+    infer = {
+        m: (lambda m=m: m.predict(x, batch_size=args.batch, verbose=0))
+        for m in (ours, theirs)
+    }
+    for m in (ours, theirs):  # compile and warm up outside the timing
+        train[m]()
+        infer[m]()
+    results = {"train": [], "infer": []}
+    for repeat in range(args.repeats):
+        order = (ours, theirs) if repeat % 2 == 0 else (theirs, ours)
+        for phase, fns in (("train", train), ("infer", infer)):
+            seconds = {m: timed(fns[m]) for m in order}
+            results[phase].append((seconds[ours], seconds[theirs]))
+    return results
+
+
+def report(kind, args, results, peak):
+    steps = args.batches * args.batch * args.timesteps
+    flops = layer_flops(kind, args) * args.batches
+    rows = []
+    for phase, pairs in results.items():
+        ours = statistics.median(p[0] for p in pairs)
+        theirs = statistics.median(p[1] for p in pairs)
+        ratio = statistics.median(p[1] / p[0] for p in pairs)
+        # Training does a forward and a backward pass: about 3x the FLOPs.
+        phase_flops = flops * (3 if phase == "train" else 1)
+        rows.append(
+            f"| {kind:4} | {phase:5} | {steps / ours:11,.0f} | {steps / theirs:11,.0f}"
+            f" | {ratio:5.2f}x | {phase_flops / ours / 1e9:6.1f} "
+            f"({phase_flops / ours / 1e9 / peak:4.0%}) |"
+        )
+    return rows
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    rng = np.random.default_rng(args.seed)
+    n = args.batches * args.batch
+    data = (
+        rng.normal(size=(n, args.timesteps, args.features)).astype("float32"),
+        rng.normal(size=(n, 1)).astype("float32"),
+    )
+    peak = matmul_gflops()
+    print(
+        f"B={args.batch} T={args.timesteps} D={args.features} H={args.units}, "
+        f"{args.repeats} interleaved repeats, TF {tf.__version__}, "
+        f"Keras {keras.__version__}, devices: "
+        f"{[d.device_type for d in tf.config.list_logical_devices()]}"
+    )
+    print(f"float32 matmul (1024^3): {peak:.1f} GFLOP/s\n")
+    print(
+        "| kind | phase | rnnkit steps/s | Keras steps/s | ratio | rnnkit GFLOP/s "
+        "(of matmul) |"
+    )
+    print("|---|---|---:|---:|---:|---:|")
+    for kind in args.kinds:
+        for row in report(kind, args, compare(kind, args, data), peak):
+            print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,325 @@
+"""What the three recurrent cells share: arguments, weights, dropout, `x_0`.
+
+A cell is one step of the state-space model
+
+    x_t = f(W_xx x_{t-1} + W_xu u_t + b)
+
+split in two so that the sequence layers can run it fast:
+
+- `project_inputs(u)` computes `W_xu u + b` for any number of leading axes,
+  so a sequence layer projects every time step in one large matmul;
+- `step(projected_t, states)` adds the recurrent term `W_xx x_{t-1}` and
+  applies the gate math. It is the only work left inside the time loop.
+
+`call()` chains the two, which is the Keras cell contract, so the cells also
+run inside `keras.layers.RNN`.
+"""
+
+import keras
+from keras import activations, constraints, initializers, ops, regularizers
+
+INITIAL_STATE_MODES = ("zeros", "learned")
+
+
+def get_activation(name, value):
+    """`keras.activations.get`, with an error that names the argument."""
+    try:
+        return activations.get(value)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"Unknown activation for `{name}`. Received: {name}={value!r}"
+        ) from error
+
+
+def check_units(units):
+    if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+        raise ValueError(
+            f"`units` must be a positive integer. Received: units={units!r}"
+        )
+
+
+def check_rate(name, rate):
+    if isinstance(rate, bool) or not 0.0 <= float(rate) < 1.0:
+        raise ValueError(f"`{name}` must be in [0, 1). Received: {name}={rate!r}")
+
+
+def layer_normalize(x, gamma, beta=None, epsilon=1e-3):
+    """Normalises the last axis of `x`, then scales by `gamma`, shifts by `beta`."""
+    mean = ops.mean(x, axis=-1, keepdims=True)
+    variance = ops.var(x, axis=-1, keepdims=True)
+    x = (x - mean) * ops.rsqrt(variance + epsilon) * gamma
+    return x if beta is None else x + beta
+
+
+class RecurrentCell(keras.layers.Layer):
+    """Base class of the rnnkit cells; see `SimpleRNNCell` for the arguments.
+
+    Subclasses set `gates` (the names of the blocks of the kernel, in weight
+    order), `state_names` and `readout_names`, and implement `step`.
+    """
+
+    gates = ("state",)
+    state_names = ("h",)
+    readout_names = ("state",)
+    fused_saved_blocks = 1  # see `rnnkit.layers.bptt`
+    fused_separate_recurrent = False
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        initial_state_mode="zeros",
+        **kwargs,
+    ):
+        check_units(units)
+        check_rate("dropout", dropout)
+        check_rate("recurrent_dropout", recurrent_dropout)
+        if initial_state_mode not in INITIAL_STATE_MODES:
+            raise ValueError(
+                f"`initial_state_mode` must be one of {INITIAL_STATE_MODES}. "
+                f"Received: initial_state_mode={initial_state_mode!r}"
+            )
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = get_activation("activation", activation)
+        self.use_bias = use_bias
+        # Same creation order as the Keras cells: unseeded initializers draw
+        # their seeds here, so `keras.utils.set_random_seed` gives both
+        # libraries the same initial weights.
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.dropout = float(dropout)
+        self.recurrent_dropout = float(recurrent_dropout)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.initial_state_mode = initial_state_mode
+
+    @property
+    def state_size(self):
+        sizes = [self.units] * len(self.state_names)
+        return sizes[0] if len(sizes) == 1 else sizes
+
+    @property
+    def output_size(self):
+        return self.units
+
+    @property
+    def dropout_mask_count(self):
+        """One input mask shared by all gates, or one per gate (Keras's
+        `implementation=1`, which Keras forces when `recurrent_dropout > 0`)."""
+        return 1
+
+    # Weights ------------------------------------------------------------
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        width = self.units * len(self.gates)
+        self.kernel = self.add_weight(
+            shape=(input_dim, width),
+            name="kernel",
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, width),
+            name="recurrent_kernel",
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+        )
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                shape=self.bias_shape(),
+                name="bias",
+                initializer=self.bias_weight_initializer(),
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        self.build_extras()
+        if self.initial_state_mode == "learned":
+            self.learned_states = [
+                self.add_weight(
+                    shape=(self.units,), name=f"initial_{n}", initializer="zeros"
+                )
+                for n in self.state_names
+            ]
+
+    def bias_shape(self):
+        return (self.units * len(self.gates),)
+
+    def bias_weight_initializer(self):
+        return self.bias_initializer
+
+    def build_extras(self):
+        """Creates optional weights (layer normalisation) after the Keras ones,
+        so that the Keras weights keep their order and come first."""
+
+    # The state-space step -------------------------------------------------
+
+    def input_bias(self):
+        return self.bias
+
+    def project_inputs(self, inputs, masks=None):
+        """`W_xu u + b` for inputs of shape `(batch, features)` or time-major
+        `(time, batch, features)`.
+
+        `masks` are input dropout masks of shape `(batch, features)`, one per
+        block of the kernel or one for all; with a time axis they broadcast
+        over it, so one mask serves the whole sequence (variational dropout).
+        """
+        if masks is None:
+            projected = self.matmul(inputs, self.kernel)
+        else:
+            kernels = ops.split(self.kernel, len(masks), axis=1)
+            projected = ops.concatenate(
+                [
+                    self.matmul(inputs * self.broadcast_mask(m, inputs), k)
+                    for m, k in zip(masks, kernels)
+                ],
+                axis=-1,
+            )
+        projected = self.normalize_inputs(projected)
+        bias = self.input_bias()
+        return projected if bias is None else projected + bias
+
+    def normalize_inputs(self, projected):
+        return projected
+
+    @staticmethod
+    def broadcast_mask(mask, inputs):
+        # (batch, features) -> (1, batch, features) for time-major sequences.
+        while len(mask.shape) < len(inputs.shape):
+            mask = ops.expand_dims(mask, axis=0)
+        return mask
+
+    @staticmethod
+    def matmul(inputs, kernel):
+        # Flatten leading axes so the projection is one 2-D matmul.
+        if len(inputs.shape) == 2:
+            return ops.matmul(inputs, kernel)
+        leading = ops.shape(inputs)[:-1]
+        flat = ops.reshape(inputs, (-1, inputs.shape[-1]))
+        return ops.reshape(ops.matmul(flat, kernel), (*leading, kernel.shape[-1]))
+
+    def recurrent_projection(self, h_tm1, masks=None, kernel=None):
+        """`W_xx x_{t-1}`, with one recurrent dropout mask per gate block."""
+        kernel = self.recurrent_kernel if kernel is None else kernel
+        if masks is None:
+            return ops.matmul(h_tm1, kernel)
+        kernels = ops.split(kernel, len(masks), axis=1)
+        return ops.concatenate(
+            [ops.matmul(h_tm1 * m, k) for m, k in zip(masks, kernels)], axis=-1
+        )
+
+    def step(self, projected_t, states, recurrent_masks=None):
+        """One time step from projected inputs: `(output, new_states, readout)`.
+
+        `readout` is a tuple of `(batch, units)` tensors named by
+        `readout_names`: the gate activations, for diagnostics.
+        """
+        raise NotImplementedError
+
+    # Hand-written BPTT (`rnnkit.layers.bptt`) -----------------------------
+
+    def fusable(self):
+        """Whether `fused_forward` / `fused_backward` cover this configuration."""
+        return False
+
+    def recurrent_bias(self):
+        """A bias added to `W_xx x_{t-1}` alone (the GRU's), or None."""
+        return None
+
+    def call(self, inputs, states, training=False):
+        nested = isinstance(states, (list, tuple))
+        states = list(states) if nested else [states]
+        input_masks = recurrent_masks = None
+        if training:
+            # Run step by step by an outer loop, the cell cannot know where a
+            # sequence starts, so it draws fresh masks at every step. The
+            # rnnkit sequence layers draw one mask per sequence instead.
+            input_masks = self.input_dropout_masks(inputs)
+            recurrent_masks = self.recurrent_dropout_masks(states[0])
+        projected = self.project_inputs(inputs, input_masks)
+        output, new_states, _ = self.step(projected, states, recurrent_masks)
+        return output, (new_states if nested else new_states[0])
+
+    # Dropout -----------------------------------------------------------------
+
+    def draw_masks(self, like, rate, count):
+        ones = ops.ones_like(like)
+        return [
+            keras.random.dropout(ones, rate=rate, seed=self.seed_generator)
+            for _ in range(count)
+        ]
+
+    def input_dropout_masks(self, step_input):
+        """Masks of shape `(batch, features)`, or None without dropout."""
+        if not self.dropout:
+            return None
+        return self.draw_masks(step_input, self.dropout, self.dropout_mask_count)
+
+    def recurrent_dropout_masks(self, h):
+        if not self.recurrent_dropout:
+            return None
+        return self.draw_masks(h, self.recurrent_dropout, self.dropout_mask_count)
+
+    # The initial condition x_0 ------------------------------------------------
+
+    def get_initial_state(self, batch_size=None):
+        if self.initial_state_mode == "learned":
+            return [
+                ops.broadcast_to(
+                    ops.cast(x0, self.compute_dtype)[None, :],
+                    (batch_size, self.units),
+                )
+                for x0 in self.learned_states
+            ]
+        return [
+            ops.zeros((batch_size, self.units), dtype=self.compute_dtype)
+            for _ in self.state_names
+        ]
+
+    # Serialisation -------------------------------------------------------------
+
+    def get_config(self):
+        config = {
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+            "initial_state_mode": self.initial_state_mode,
+        }
+        return {**super().get_config(), **config}

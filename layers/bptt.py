@@ -1,0 +1,213 @@
+"""Back-propagation through time, written out by hand.
+
+TensorFlow can differentiate the plain time loop (`time_loop.py`) by itself,
+but its backward loop then pushes every intermediate onto a stack and adds
+`x_{t-1}^T dz_t` into the recurrent kernel's gradient one small matmul per
+step. Here the forward loop saves only what the backward pass needs (the
+gate activations and the states), the backward loop runs only the chain
+rule of one step and `dz_t W_xx^T`, and the kernel's gradient is one large
+matmul over all steps at the end:
+
+    dW_xx = sum_t x_{t-1}^T dz_t = X_prev^T DZ
+
+Cells opt in with `fusable()` and provide the step's forward and backward
+math:
+
+- `fused_forward(projected_t, recurrent_t, states)` returns the new states
+  and the `fused_saved_blocks` tensors of shape `(batch, units)` that the
+  backward step needs, which are saved side by side;
+- `fused_backward(saved_t, d_states)` returns the gradients with respect to
+  the projected input, the recurrent term `W_xx x_{t-1}` (None when it is the
+  same), and the previous states by paths other than `W_xx` (None for none).
+
+The saved tensors are the step's local derivatives, so the backward step is
+a few multiplications and one matmul; the forward pass computes them off the
+critical path of the recurrence.
+
+Masking is handled here: a masked step copies the state forward, so its
+gradient copies backward and its `dz_t` is zero.
+"""
+
+import tensorflow as tf
+from keras import ops
+
+# How many iterations TensorFlow may overlap. The recurrence is sequential;
+# this only lets TensorArray reads and writes run ahead, as Keras also allows.
+PARALLEL_ITERATIONS = 32
+
+
+def fused_recurrence(cell, projected, initial_states, mask_tm=None, training=True):
+    """Runs `cell` over the time-major `projected` inputs.
+
+    Args:
+        cell: A cell whose `fusable()` is True.
+        projected: `(time, batch, gates * units)`, the cell's projected inputs.
+        initial_states: List of `(batch, units)` tensors.
+        mask_tm: Optional boolean `(time, batch, 1)`.
+        training: With True, the call is differentiable by hand-written BPTT
+            and saves the gate activations; with False, it saves nothing.
+
+    Returns:
+        `(sequence, final_states)`: the first state at every step,
+        `(time, batch, units)`, masked steps repeating the previous state.
+    """
+    kernel = ops.cast(cell.recurrent_kernel, projected.dtype)
+    bias = cell.recurrent_bias()
+    bias = None if bias is None else ops.cast(bias, projected.dtype)
+    if not training:
+        loop = _Loop(cell, kernel, bias, mask_tm)
+        sequence, _, final_states = loop.forward(projected, initial_states, save=False)
+        return sequence, final_states
+    has_bias = bias is not None
+    sequence, *final_states = _differentiable(cell, mask_tm, has_bias)(
+        projected, kernel, bias if has_bias else ops.zeros((1,)), *initial_states
+    )
+    return sequence, list(final_states)
+
+
+def _differentiable(cell, mask_tm, has_bias):
+    @tf.custom_gradient
+    def fused(projected, kernel, bias, *initial_states):
+        loop = _Loop(cell, kernel, bias if has_bias else None, mask_tm)
+        sequence, saved, final_states = loop.forward(projected, initial_states)
+
+        def grad(d_sequence, *d_final_states):
+            if d_sequence is None:
+                d_sequence = ops.zeros_like(sequence)
+            d_final_states = [
+                ops.zeros_like(s) if d is None else d
+                for d, s in zip(d_final_states, final_states)
+            ]
+            d_input, d_kernel, d_bias, d_initial = loop.backward(
+                initial_states[0], sequence, saved, d_sequence, d_final_states
+            )
+            d_bias = d_bias if has_bias else ops.zeros_like(bias)
+            return (d_input, d_kernel, d_bias, *d_initial)
+
+        return (sequence, *final_states), grad
+
+    return fused
+
+
+def _tensor_array(like, size, width=None):
+    """A TensorArray of `size` tensors shaped like `like`, with its last axis
+    set to `width` if given."""
+    shape = like.shape if width is None else (*like.shape[:-1], width)
+    return tf.TensorArray(like.dtype, size=size, element_shape=shape)
+
+
+def _while(cond, body, loop_vars, time_steps):
+    return tf.while_loop(
+        cond,
+        body,
+        loop_vars,
+        parallel_iterations=PARALLEL_ITERATIONS,
+        maximum_iterations=time_steps,
+        swap_memory=True,
+    )
+
+
+class _Loop:
+    """The forward and backward time loops of one fused call."""
+
+    def __init__(self, cell, kernel, bias, mask_tm):
+        self.cell = cell
+        self.kernel = kernel  # W_xx, (units, gates * units)
+        self.bias = bias  # the GRU's separate recurrent bias, or None
+        self.mask_tm = mask_tm  # (time, batch, 1) booleans, or None
+        # Whether dz for W_xx differs from dz for the inputs (the GRU's does).
+        self.separate_recurrent = cell.fused_separate_recurrent
+
+    def read_mask(self, mask_ta, t):
+        return None if mask_ta is None else mask_ta.read(t)
+
+    def unstack(self, sequence, time_steps):
+        return _tensor_array(sequence[0], time_steps).unstack(sequence)
+
+    def forward(self, projected, initial_states, save=True):
+        cell = self.cell
+        time_steps = projected.shape[0] or tf.shape(projected)[0]
+        input_ta = self.unstack(projected, time_steps)
+        mask_ta = (
+            None if self.mask_tm is None else self.unstack(self.mask_tm, time_steps)
+        )
+        states = list(initial_states)
+        output_ta = _tensor_array(states[0], time_steps)
+        saved_width = cell.fused_saved_blocks * cell.units
+        saved_ta = _tensor_array(states[0], time_steps, saved_width) if save else ()
+
+        def body(t, states, output_ta, saved_ta):
+            recurrent = ops.matmul(states[0], self.kernel)  # (batch, gates * units)
+            if self.bias is not None:
+                recurrent = recurrent + self.bias
+            new_states, saved = cell.fused_forward(input_ta.read(t), recurrent, states)
+            m = self.read_mask(mask_ta, t)
+            if m is not None:
+                new_states = [ops.where(m, n, o) for n, o in zip(new_states, states)]
+            if save:
+                saved_ta = saved_ta.write(t, ops.concatenate(saved, axis=-1))
+            return t + 1, new_states, output_ta.write(t, new_states[0]), saved_ta
+
+        _, states, output_ta, saved_ta = _while(
+            lambda t, *_: t < time_steps,
+            body,
+            (tf.constant(0), states, output_ta, saved_ta),
+            time_steps,
+        )
+        sequence = output_ta.stack()  # (time, batch, units)
+        return sequence, (saved_ta.stack() if save else None), states
+
+    def backward(self, h0, sequence, saved, d_sequence, d_states):
+        cell, kernel = self.cell, self.kernel
+        time_steps = saved.shape[0] or tf.shape(saved)[0]
+        saved_ta = self.unstack(saved, time_steps)
+        mask_ta = (
+            None if self.mask_tm is None else self.unstack(self.mask_tm, time_steps)
+        )
+        d_seq_ta = self.unstack(d_sequence, time_steps)
+        width = kernel.shape[-1]
+        d_input_ta = _tensor_array(h0, time_steps, width)
+        d_recurrent_ta = (
+            _tensor_array(h0, time_steps, width) if self.separate_recurrent else ()
+        )
+        kernel_t = ops.transpose(kernel)
+
+        def body(t, d_states, d_input_ta, d_recurrent_ta):
+            # The state at t feeds both the output at t and the step at t + 1.
+            d_states = [d_states[0] + d_seq_ta.read(t), *d_states[1:]]
+            m = self.read_mask(mask_ta, t)
+            d_new = d_states
+            if m is not None:
+                d_new = [ops.where(m, d, ops.zeros_like(d)) for d in d_states]
+            d_input, d_recurrent, d_prev = cell.fused_backward(saved_ta.read(t), d_new)
+            d_recurrent = d_input if d_recurrent is None else d_recurrent
+            through_kernel = ops.matmul(d_recurrent, kernel_t)
+            d_prev[0] = (
+                through_kernel if d_prev[0] is None else d_prev[0] + through_kernel
+            )
+            if m is not None:
+                # A masked step copied the state forward; its gradient copies back.
+                d_prev = [
+                    dp + ops.where(m, ops.zeros_like(d), d)
+                    for dp, d in zip(d_prev, d_states)
+                ]
+            if self.separate_recurrent:
+                d_recurrent_ta = d_recurrent_ta.write(t, d_recurrent)
+            return t - 1, d_prev, d_input_ta.write(t, d_input), d_recurrent_ta
+
+        _, d_initial, d_input_ta, d_recurrent_ta = _while(
+            lambda t, *_: t >= 0,
+            body,
+            (time_steps - 1, list(d_states), d_input_ta, d_recurrent_ta),
+            time_steps,
+        )
+        d_input = d_input_ta.stack()  # (time, batch, gates * units)
+        d_recurrent = d_recurrent_ta.stack() if self.separate_recurrent else d_input
+        # x_{t-1} of every step: the initial state, then all but the last.
+        previous = ops.concatenate([ops.expand_dims(h0, 0), sequence[:-1]], axis=0)
+        flat_previous = ops.reshape(previous, (-1, kernel.shape[0]))
+        flat_d_recurrent = ops.reshape(d_recurrent, (-1, width))
+        # dW_xx = X_prev^T DZ: one large matmul instead of one per step.
+        d_kernel = ops.matmul(ops.transpose(flat_previous), flat_d_recurrent)
+        d_bias = ops.sum(flat_d_recurrent, axis=0)
+        return d_input, d_kernel, d_bias, d_initial

@@ -1,0 +1,92 @@
+"""The fast path of the sequence layers: projection, then the fused loop.
+
+Inputs are projected (`W_xu u_t + b`) in large matmuls before the recurrence
+runs. On a few CPU cores the projection would otherwise sit alone on the
+critical path, so a long sequence is cut into a few chunks: the recurrence
+of chunk k runs while TensorFlow projects chunk k + 1 on another core, and in
+the backward pass the input-kernel gradient of one chunk overlaps the
+recurrence of the previous one.
+"""
+
+from keras import ops
+
+from rnnkit.layers.bptt import fused_recurrence
+from rnnkit.layers.time_loop import LoopResult, time_major_mask
+
+MAX_CHUNKS = 4  # more chunks add loop start-up costs that outweigh the overlap
+MIN_CHUNK_STEPS = 16  # shorter chunks are not worth a loop of their own
+
+
+def chunk_sizes(time_steps):
+    """Near-equal chunk lengths for a static number of time steps."""
+    if time_steps is None:
+        return None
+    count = max(1, min(MAX_CHUNKS, time_steps // MIN_CHUNK_STEPS))
+    base, extra = divmod(time_steps, count)
+    return [base + (1 if i < extra else 0) for i in range(count)]
+
+
+def _split_time(tensor, sizes):
+    if sizes is None or len(sizes) == 1:
+        return [tensor]
+    if tensor is None:
+        return [None] * len(sizes)
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    return [tensor[s : s + n] for s, n in zip(starts, sizes)]
+
+
+def outputs_from_states(sequence, mask_tm, zero_output_for_mask):
+    """Keras's masked outputs, from the sequence of first states.
+
+    A masked step repeats the previous output, which is the state `h` of the
+    last unmasked step, or zero before any (`zero_output_for_mask`: zero).
+    """
+    if mask_tm is None:
+        return sequence
+    if zero_output_for_mask:
+        seen = mask_tm
+    else:
+        seen = ops.cumsum(ops.cast(mask_tm, "int32"), axis=0) > 0
+    return ops.where(seen, sequence, ops.zeros_like(sequence))
+
+
+def run_fused_loop(
+    cell,
+    inputs,
+    initial_states,
+    input_masks=None,
+    mask=None,
+    go_backwards=False,
+    return_sequences=False,
+    zero_output_for_mask=False,
+    training=False,
+):
+    """Runs a fusable `cell` over the time-major raw `inputs`.
+
+    Takes the arguments of `time_loop.run_time_loop`, except that `inputs` are
+    not yet projected and `input_masks` are the input dropout masks.
+    """
+    mask_tm = time_major_mask(mask)
+    if go_backwards:
+        inputs = ops.flip(inputs, axis=0)
+        mask_tm = None if mask_tm is None else ops.flip(mask_tm, axis=0)
+    sizes = chunk_sizes(inputs.shape[0])
+    states, sequences = list(initial_states), []
+    for chunk, chunk_mask in zip(
+        _split_time(inputs, sizes), _split_time(mask_tm, sizes)
+    ):
+        projected = cell.project_inputs(
+            chunk, input_masks
+        )  # (time, batch, gates * units)
+        sequence, states = fused_recurrence(
+            cell, projected, states, chunk_mask, training=training
+        )
+        sequences.append(sequence)
+    sequence = sequences[0] if len(sequences) == 1 else ops.concatenate(sequences, 0)
+    outputs = outputs_from_states(sequence, mask_tm, zero_output_for_mask)
+    return LoopResult(
+        last_output=outputs[-1],
+        outputs=ops.transpose(outputs, (1, 0, 2)) if return_sequences else None,
+        states=states,
+        readout=None,
+    )

@@ -1,0 +1,159 @@
+import keras
+
+from rnnkit.layers.lstm_cell import LSTMCell
+from rnnkit.layers.recurrent import Recurrent, cell_property, check_use_cudnn
+
+
+@keras.saving.register_keras_serializable(package="rnnkit")
+class LSTM(Recurrent):
+    """Long Short-Term Memory layer (Hochreiter and Schmidhuber, 1997).
+
+    Runs `LSTMCell` over a sequence of inputs `u_1 ... u_T`, starting from the
+    initial condition `x_0 = (h_0, c_0)`, with the same weights at every step.
+    The inputs of all steps are projected in one large matmul before the time
+    loop, which then runs only the recurrent matmul and the gate math.
+
+    A drop-in replacement for `keras.layers.LSTM`: the same arguments, the same
+    weights in the same order (`kernel`, `recurrent_kernel`, `bias`, gates
+    `i, f, c, o`), so `set_weights(keras_layer.get_weights())` works both
+    ways, and the same numbers. rnnkit never calls cuDNN: `use_cudnn` and
+    `implementation` are accepted for compatibility (see below).
+
+    Args:
+        units: Positive integer, the size of `h_t` and `c_t`.
+        activation: Nonlinearity of the candidate and output. Default `"tanh"`.
+        recurrent_activation: Nonlinearity of the gates. Default `"sigmoid"`.
+        use_bias: Whether to add a bias. Default `True`.
+        kernel_initializer: Initializer for `kernel`. Default
+            `"glorot_uniform"`.
+        recurrent_initializer: Initializer for `recurrent_kernel`. Default
+            `"orthogonal"`.
+        bias_initializer: Initializer for `bias`. Default `"zeros"`.
+        unit_forget_bias: Start the forget gate's bias at 1. Default `True`.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer:
+            Regularizers for the three weights. Default `None`.
+        activity_regularizer: Regularizer for the layer's output.
+        kernel_constraint, recurrent_constraint, bias_constraint:
+            Constraints for the three weights. Default `None`.
+        dropout: Fraction in [0, 1) of the inputs to drop; one mask per
+            sequence. Default 0.
+        recurrent_dropout: Fraction in [0, 1) of `h_{t-1}` to drop; one mask
+            per sequence. Default 0.
+        seed: Random seed for dropout.
+        return_sequences: Return every `h_t` (`(batch, timesteps, units)`)
+            rather than the last. Default `False`.
+        return_state: Also return the final `h_T` and `c_T`. Default `False`.
+        go_backwards: Process the sequence from its end and return the
+            outputs in that order. Default `False`.
+        stateful: Carry the final states of each batch into the next as its
+            `x_0`; needs a fixed batch size. `reset_state()` restores `x_0`.
+        unroll: Unroll the time loop into the graph (fixed lengths only;
+            faster for very short sequences, heavier on memory).
+        use_cudnn: Accepted for compatibility (`"auto"`, `True`, `False`);
+            rnnkit always runs its own loop.
+        implementation: 1 or 2, accepted for compatibility: with dropout, 1
+            draws one input mask per gate. Keras's rule applies: recurrent
+            dropout forces 1.
+        layer_norm: Layer-normalise the gates and the cell state (beyond
+            Keras, off by default).
+        initial_state_mode: `"zeros"` (Keras) or `"learned"`, a trainable
+            `x_0` (beyond Keras).
+        **kwargs: Base layer arguments, and `zero_output_for_mask`, as for
+            `keras.layers.RNN`.
+
+    Call arguments:
+        sequences: `u`, shape `(batch, timesteps, features)`.
+        initial_state: Optional `[h_0, c_0]`, each `(batch, units)`.
+        mask: Optional boolean `(batch, timesteps)`; False steps are skipped,
+            keeping the state. Comes from `Embedding(mask_zero=True)` or
+            `Masking` automatically.
+        training: Whether dropout is active.
+
+    Returns:
+        The last `h_T` `(batch, units)`, or all outputs with
+        `return_sequences`; with `return_state`, `[output, h_T, c_T]`.
+
+    Example:
+
+    >>> lstm = LSTM(4, return_sequences=True, return_state=True)
+    >>> outputs, h, c = lstm(np.zeros((2, 5, 3), "float32"))
+    >>> outputs.shape, h.shape, c.shape
+    (TensorShape([2, 5, 4]), TensorShape([2, 4]), TensorShape([2, 4]))
+    """
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias=True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        use_cudnn="auto",
+        implementation=2,
+        layer_norm=False,
+        initial_state_mode="zeros",
+        **kwargs,
+    ):
+        check_use_cudnn(use_cudnn)
+        cell = LSTMCell(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            unit_forget_bias=unit_forget_bias,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            implementation=implementation,
+            layer_norm=layer_norm,
+            initial_state_mode=initial_state_mode,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="lstm_cell",
+        )
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            activity_regularizer=activity_regularizer,
+            **kwargs,
+        )
+        self.use_cudnn = use_cudnn
+
+    recurrent_activation = cell_property("recurrent_activation")
+    unit_forget_bias = cell_property("unit_forget_bias")
+    implementation = cell_property("implementation")
+    layer_norm = cell_property("layer_norm")
+
+    def get_config(self):
+        return {**super().get_config(), "use_cudnn": self.use_cudnn}

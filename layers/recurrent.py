@@ -1,0 +1,288 @@
+"""The sequence layer that owns the time loop; `SimpleRNN`, `GRU` and `LSTM`
+only choose the cell and spell out their arguments."""
+
+import keras
+from keras import ops, regularizers
+
+from rnnkit.layers.fused_loop import run_fused_loop
+from rnnkit.layers.time_loop import run_time_loop
+
+CUDNN_CHOICES = ("auto", True, False)
+
+
+def cell_property(name):
+    return property(lambda self: getattr(self.cell, name), doc=f"The cell's `{name}`.")
+
+
+class Recurrent(keras.layers.Layer):
+    """Base class of the rnnkit sequence layers: runs `cell` over time.
+
+    The cell's weights are shared by every time step. Before the loop the
+    inputs of all steps are projected at once (`W_xu u_t + b` as one large
+    matmul); inside it, only the recurrent term and the gate math run.
+
+    Subclasses document the arguments; see `LSTM`.
+    """
+
+    units = cell_property("units")
+    activation = cell_property("activation")
+    use_bias = cell_property("use_bias")
+    kernel_initializer = cell_property("kernel_initializer")
+    recurrent_initializer = cell_property("recurrent_initializer")
+    bias_initializer = cell_property("bias_initializer")
+    kernel_regularizer = cell_property("kernel_regularizer")
+    recurrent_regularizer = cell_property("recurrent_regularizer")
+    bias_regularizer = cell_property("bias_regularizer")
+    kernel_constraint = cell_property("kernel_constraint")
+    recurrent_constraint = cell_property("recurrent_constraint")
+    bias_constraint = cell_property("bias_constraint")
+    dropout = cell_property("dropout")
+    recurrent_dropout = cell_property("recurrent_dropout")
+    initial_state_mode = cell_property("initial_state_mode")
+
+    def __init__(
+        self,
+        cell,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        zero_output_for_mask=False,
+        activity_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.cell = cell
+        self.return_sequences = return_sequences
+        self.return_state = return_state
+        self.go_backwards = go_backwards
+        self.stateful = stateful
+        self.unroll = unroll
+        self.zero_output_for_mask = zero_output_for_mask
+        self.supports_masking = True
+        # Stateful states are not weights (Keras keeps them out of
+        # `get_weights()` too), so they bypass the layer's tracking.
+        object.__setattr__(self, "states", None)
+
+    @property
+    def state_size(self):
+        return [self.units] * len(self.cell.state_names)
+
+    # Shapes and masks -----------------------------------------------------
+
+    def _check_rank(self, shape):
+        if len(shape) != 3:
+            raise ValueError(
+                f"Layer '{self.name}' expects `inputs` of shape (batch, "
+                f"timesteps, features). Received: inputs.shape={tuple(shape)}"
+            )
+
+    def _check_mask(self, sequences, mask):
+        if mask is None:
+            return None
+        mask_shape = tuple(mask.shape)
+        if len(mask_shape) == 3 and mask_shape[-1] == 1:
+            mask = ops.squeeze(mask, -1)
+            mask_shape = mask_shape[:2]
+        expected = tuple(sequences.shape[:2])
+        fits = len(mask_shape) == 2 and all(
+            m is None or e is None or m == e for m, e in zip(mask_shape, expected)
+        )
+        if not fits:
+            raise ValueError(
+                f"`mask` must have shape (batch, timesteps) = {expected} to "
+                f"match the inputs. Received: mask.shape={mask_shape}"
+            )
+        return mask
+
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        batch, time = sequences_shape[0], sequences_shape[1]
+        if self.return_sequences:
+            output_shape = (batch, time, self.units)
+        else:
+            output_shape = (batch, self.units)
+        if self.return_state:
+            return output_shape, *[(batch, self.units) for _ in self.state_size]
+        return output_shape
+
+    def compute_mask(self, _, mask):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        output_mask = mask if self.return_sequences else None
+        if self.return_state:
+            return [output_mask] + [None] * len(self.state_size)
+        return output_mask
+
+    # Building and state ---------------------------------------------------
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        self._check_rank(sequences_shape)
+        if not self.cell.built:
+            self.cell.build((sequences_shape[0], sequences_shape[2]))
+        if self.stateful:
+            batch_size = sequences_shape[0]
+            if batch_size is None:
+                raise ValueError(
+                    "`stateful=True` needs a fixed batch size: pass "
+                    "`batch_size=` to `keras.Input`. Received: inputs with "
+                    f"shape {tuple(sequences_shape)}"
+                )
+            if self.states is None:
+                object.__setattr__(self, "states", self._state_variables(batch_size))
+
+    def _state_variables(self, batch_size):
+        return [
+            keras.Variable(
+                state, trainable=False, dtype=self.variable_dtype, name="rnn_state"
+            )
+            for state in self.cell.get_initial_state(batch_size)
+        ]
+
+    def get_initial_state(self, batch_size):
+        return self.cell.get_initial_state(batch_size=batch_size)
+
+    def reset_state(self):
+        """Resets stateful states to the initial condition `x_0`."""
+        if self.states is None:
+            return
+        batch_size = self.states[0].shape[0]
+        for variable, value in zip(self.states, self.get_initial_state(batch_size)):
+            variable.assign(value)
+
+    def reset_states(self):
+        # Compatibility alias, as in Keras.
+        self.reset_state()
+
+    def _initial_states(self, sequences, initial_state):
+        if initial_state is None:
+            if self.stateful:
+                return [ops.convert_to_tensor(v) for v in self.states]
+            return self.get_initial_state(ops.shape(sequences)[0])
+        states = (
+            list(initial_state)
+            if isinstance(initial_state, (list, tuple))
+            else [initial_state]
+        )
+        if len(states) != len(self.state_size):
+            raise ValueError(
+                f"Layer '{self.name}' has {len(self.state_size)} state(s) "
+                f"{list(self.cell.state_names)}. Received: initial_state with "
+                f"{len(states)} tensor(s)"
+            )
+        return [ops.cast(s, self.cell.compute_dtype) for s in states]
+
+    def _check_stateful_batch(self, sequences):
+        batch_size = sequences.shape[0]
+        expected = self.states[0].shape[0]
+        if batch_size is not None and batch_size != expected:
+            raise ValueError(
+                "A stateful layer needs the same batch size in every call. "
+                f"Expected: {expected}. Received: inputs.shape="
+                f"{tuple(sequences.shape)}"
+            )
+
+    # The loop ---------------------------------------------------------------
+
+    def _run(self, sequences, initial_state, mask, training, readout_count=0):
+        self._check_rank(sequences.shape)
+        mask = self._check_mask(sequences, mask)
+        if self.stateful and initial_state is None:
+            self._check_stateful_batch(sequences)
+        states = self._initial_states(sequences, initial_state)
+        input_masks = recurrent_masks = None
+        if training:
+            # One dropout mask per sequence, shared by all time steps.
+            input_masks = self.cell.input_dropout_masks(sequences[:, 0, :])
+            recurrent_masks = self.cell.recurrent_dropout_masks(states[0])
+        inputs = ops.transpose(sequences, (1, 0, 2))  # (time, batch, features)
+        if not self.unroll and not readout_count and self.cell.fusable():
+            return run_fused_loop(
+                self.cell,
+                inputs,
+                states,
+                input_masks=input_masks,
+                mask=mask,
+                go_backwards=self.go_backwards,
+                return_sequences=self.return_sequences,
+                zero_output_for_mask=self.zero_output_for_mask,
+                training=bool(training),
+            )
+        projected = self.cell.project_inputs(inputs, input_masks)
+
+        def step(projected_t, states):
+            return self.cell.step(projected_t, states, recurrent_masks)
+
+        return run_time_loop(
+            step,
+            projected,
+            states,
+            mask=mask,
+            go_backwards=self.go_backwards,
+            return_sequences=self.return_sequences,
+            zero_output_for_mask=self.zero_output_for_mask,
+            unroll=self.unroll,
+            readout_count=readout_count,
+        )
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        result = self._run(sequences, initial_state, mask, training)
+        if self.stateful:
+            for variable, state in zip(self.states, result.states):
+                variable.assign(ops.cast(state, variable.dtype))
+        output = result.outputs if self.return_sequences else result.last_output
+        if self.return_state:
+            return output, *result.states
+        return output
+
+    def gate_activations(self, sequences, mask=None, initial_state=None):
+        """Reads the cell's gate activations over a sequence, for diagnostics.
+
+        Runs the layer in inference mode and returns a dict from the names in
+        `cell.readout_names` (LSTM: `input`, `forget`, `candidate`, `output`,
+        `cell`; GRU: `update`, `reset`, `candidate`; SimpleRNN: `state`) to
+        tensors of shape `(batch, timesteps, units)`, aligned with the input
+        time steps even when `go_backwards=True`. Masked steps read zero.
+        Stateful states are read but not advanced.
+        """
+        sequences = ops.convert_to_tensor(sequences, dtype=self.compute_dtype)
+        if not self.built:
+            self.build(tuple(sequences.shape))
+        result = self._run(
+            sequences,
+            initial_state,
+            mask,
+            training=False,
+            readout_count=len(self.cell.readout_names),
+        )
+        readout = result.readout
+        if self.go_backwards:
+            readout = [ops.flip(r, axis=1) for r in readout]
+        return dict(zip(self.cell.readout_names, readout))
+
+    # Serialisation ------------------------------------------------------------
+
+    def get_config(self):
+        cell_config = self.cell.get_config()
+        for key in ("name", "trainable", "dtype"):
+            cell_config.pop(key, None)
+        config = {
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            "unroll": self.unroll,
+            "zero_output_for_mask": self.zero_output_for_mask,
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+        }
+        return {**super().get_config(), **config, **cell_config}
+
+
+def check_use_cudnn(use_cudnn):
+    if use_cudnn not in CUDNN_CHOICES:
+        raise ValueError(
+            f"`use_cudnn` must be one of {CUDNN_CHOICES}. "
+            f"Received: use_cudnn={use_cudnn!r}"
+        )

@@ -1,0 +1,2 @@
+"""Task templates (classification, translation, generation) and the text,
+data and export machinery they share. The templates land with later issues."""
