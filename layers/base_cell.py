@@ -63,6 +63,7 @@ class RecurrentCell(keras.layers.Layer):
     readout_names = ("state",)
     fused_saved_blocks = 1  # see `rnnkit.layers.bptt`
     fused_separate_recurrent = False
+    seed_generator_first = False
 
     def __init__(
         self,
@@ -96,9 +97,13 @@ class RecurrentCell(keras.layers.Layer):
         self.units = units
         self.activation = get_activation("activation", activation)
         self.use_bias = use_bias
-        # Same creation order as the Keras cells: unseeded initializers draw
-        # their seeds here, so `keras.utils.set_random_seed` gives both
-        # libraries the same initial weights.
+        # Unseeded initializers and seed generators draw their seeds from the
+        # global seed as they are created. Creating them in the order of the
+        # Keras cell (the seed generator first in SimpleRNNCell, last in the
+        # gated cells) makes `keras.utils.set_random_seed` give both libraries
+        # the same initial weights.
+        if self.seed_generator_first:
+            self.seed_generator = keras.random.SeedGenerator(seed)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
@@ -111,7 +116,8 @@ class RecurrentCell(keras.layers.Layer):
         self.dropout = float(dropout)
         self.recurrent_dropout = float(recurrent_dropout)
         self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        if not self.seed_generator_first:
+            self.seed_generator = keras.random.SeedGenerator(seed)
         self.initial_state_mode = initial_state_mode
 
     @property

@@ -130,6 +130,11 @@ class Recurrent(keras.layers.Layer):
                 )
             if self.states is None:
                 object.__setattr__(self, "states", self._state_variables(batch_size))
+                # A learned x_0 may change after build (set_weights, loading,
+                # training), so the states hold "start from x_0" as a flag
+                # rather than a copy of x_0 taken now.
+                at_x0 = keras.Variable(1.0, trainable=False, name="states_at_x0")
+                object.__setattr__(self, "_states_at_x0", at_x0)
 
     def _state_variables(self, batch_size):
         return [
@@ -149,6 +154,7 @@ class Recurrent(keras.layers.Layer):
         batch_size = self.states[0].shape[0]
         for variable, value in zip(self.states, self.get_initial_state(batch_size)):
             variable.assign(value)
+        self._states_at_x0.assign(1.0)
 
     def reset_states(self):
         # Compatibility alias, as in Keras.
@@ -157,7 +163,7 @@ class Recurrent(keras.layers.Layer):
     def _initial_states(self, sequences, initial_state):
         if initial_state is None:
             if self.stateful:
-                return [ops.convert_to_tensor(v) for v in self.states]
+                return self._stateful_states()
             return self.get_initial_state(ops.shape(sequences)[0])
         states = (
             list(initial_state)
@@ -171,6 +177,14 @@ class Recurrent(keras.layers.Layer):
                 f"{len(states)} tensor(s)"
             )
         return [ops.cast(s, self.cell.compute_dtype) for s in states]
+
+    def _stateful_states(self):
+        stored = [ops.convert_to_tensor(v) for v in self.states]
+        if self.initial_state_mode != "learned":
+            return stored
+        at_x0 = self._states_at_x0 > 0.5
+        x0 = self.get_initial_state(self.states[0].shape[0])
+        return [ops.where(at_x0, a, b) for a, b in zip(x0, stored)]
 
     def _check_stateful_batch(self, sequences):
         batch_size = sequences.shape[0]
@@ -190,11 +204,13 @@ class Recurrent(keras.layers.Layer):
         if self.stateful and initial_state is None:
             self._check_stateful_batch(sequences)
         states = self._initial_states(sequences, initial_state)
-        input_masks = recurrent_masks = None
-        if training:
-            # One dropout mask per sequence, shared by all time steps.
-            input_masks = self.cell.input_dropout_masks(sequences[:, 0, :])
-            recurrent_masks = self.cell.recurrent_dropout_masks(states[0])
+        # One dropout mask per sequence, shared by all time steps. Keras draws
+        # the masks in inference too, so the seed generator advances in step
+        # with Keras's and the same seed gives the same masks.
+        input_masks = self.cell.input_dropout_masks(sequences[:, 0, :])
+        recurrent_masks = self.cell.recurrent_dropout_masks(states[0])
+        if not training:
+            input_masks = recurrent_masks = None
         inputs = ops.transpose(sequences, (1, 0, 2))  # (time, batch, features)
         if not self.unroll and not readout_count and self.cell.fusable():
             return run_fused_loop(
@@ -232,6 +248,7 @@ class Recurrent(keras.layers.Layer):
         if self.stateful:
             for variable, state in zip(self.states, result.states):
                 variable.assign(ops.cast(state, variable.dtype))
+            self._states_at_x0.assign(0.0)
         output = result.outputs if self.return_sequences else result.last_output
         if self.return_state:
             return output, *result.states

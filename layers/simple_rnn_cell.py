@@ -64,6 +64,7 @@ class SimpleRNNCell(RecurrentCell):
     gates = ("state",)
     state_names = ("h",)
     readout_names = ("state",)
+    seed_generator_first = True  # as in keras.layers.SimpleRNNCell
 
     def step(self, projected_t, states, recurrent_masks=None):
         h_tm1 = states[0]

@@ -32,13 +32,13 @@ def _add_demo(subparsers):
 
 
 def cmd_demo(args):
-    from rnnkit.demo import run_demo
-
     if args.timesteps < 2 or args.epochs < 1:
         raise UserError(
             "--timesteps must be at least 2 and --epochs at least 1. Received: "
             f"--timesteps {args.timesteps} --epochs {args.epochs}"
         )
+    from rnnkit.demo import run_demo  # imports TensorFlow: after the checks
+
     run_demo(timesteps=args.timesteps, epochs=args.epochs, seed=args.seed)
     return 0
 

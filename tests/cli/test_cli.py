@@ -1,0 +1,115 @@
+"""The `rnnkit` command line, run as a user would run it, in a subprocess."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import rnnkit
+
+MODULE = [sys.executable, "-m", "rnnkit"]
+# TensorFlow's own C++ start-up logging (absl), which TF_CPP_MIN_LOG_LEVEL does
+# not silence before absl is initialised; it is not rnnkit's output.
+TF_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl|[IWEF]\d{4} )")
+
+
+def run(args, command=MODULE, timeout=120):
+    return subprocess.run(
+        [*command, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+
+
+def console_script():
+    """The `rnnkit` entry point next to this interpreter, or on PATH."""
+    bindir = os.path.dirname(sys.executable)
+    return shutil.which("rnnkit", path=os.pathsep.join([bindir, os.defpath]))
+
+
+def commands():
+    found = [pytest.param(MODULE, id="python-m")]
+    script = console_script()
+    marks = [] if script else [pytest.mark.skip(reason="no rnnkit console script")]
+    found.append(pytest.param([script or "rnnkit"], id="console-script", marks=marks))
+    return found
+
+
+@pytest.mark.parametrize("command", commands())
+def test_version(command):
+    result = run(["--version"], command)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"rnnkit {rnnkit.__version__}"
+
+
+@pytest.mark.parametrize("command", commands())
+def test_help_lists_demo(command):
+    result = run(["--help"], command)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: rnnkit")
+    assert re.search(r"^\s+demo\s+\S", result.stdout, re.MULTILINE)
+
+
+def test_demo_help():
+    result = run(["demo", "--help"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: rnnkit demo")
+    for option in ("--timesteps", "--epochs", "--seed"):
+        assert option in result.stdout
+
+
+def test_no_command_prints_help_and_fails():
+    result = run([])
+    assert result.returncode != 0
+    assert result.stdout.startswith("usage: rnnkit")
+    assert "demo" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args", [["--epochs", "0"], ["--timesteps", "1"]], ids=["epochs-0", "timesteps-1"]
+)
+def test_demo_rejects_bad_numbers_in_one_line(args):
+    result = run(["demo", *args])
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if not TF_LOG_LINE.match(line)]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("rnnkit demo: error: ")
+    assert args[0] in lines[0]
+    assert result.stdout == ""
+
+
+def test_demo_usage_error_comes_before_importing_tensorflow():
+    script = (
+        "import sys\n"
+        "from rnnkit.cli import main\n"
+        "assert main(['demo', '--epochs', '0']) == 2\n"
+        "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n"
+    )
+    result = run(["-c", script], command=[sys.executable])
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.slow
+def test_demo_runs_and_reports_parity_and_accuracy():
+    result = run(["demo", "--timesteps", "8", "--epochs", "1"], timeout=600)
+    assert result.returncode == 0, result.stderr
+    parity, _, memory = result.stdout.partition("\n2. ")
+    assert parity.startswith("1. Parity with keras.layers")
+    gaps = re.findall(r"^\s+(rnn|gru|lstm)\s+(\S+)$", parity, re.MULTILINE)
+    assert [kind for kind, _ in gaps] == ["rnn", "gru", "lstm"]
+    for kind, gap in gaps:
+        assert 0.0 <= float(gap) < 1e-5, (kind, gap)
+    rows = re.findall(
+        r"^\s+(rnn|gru|lstm)\s+([\d.]+)%\s+([\d,]+)\s+([\d.]+)s$", memory, re.MULTILINE
+    )
+    assert [row[0] for row in rows] == ["rnn", "gru", "lstm"]
+    for _, accuracy, params, _seconds in rows:
+        assert 0.0 <= float(accuracy) <= 100.0
+        assert int(params.replace(",", "")) > 0
+    assert "Best here: " in memory

@@ -1,0 +1,246 @@
+"""Correctness: the same weights give the same numbers and gradients as
+`keras.layers` SimpleRNN / GRU / LSTM, within 1e-5."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import (
+    KERAS_LAYERS,
+    VARIANT_IDS,
+    VARIANTS,
+    as_list,
+    keras_and_rnnkit,
+    random_inputs,
+)
+
+from rnnkit import layers as rnnkit_layers
+
+ATOL = 1e-5
+
+
+def mixed_mask(batch=3, time=6):
+    """Left-masked, right-padded and fully masked rows, and an inner gap."""
+    mask = np.ones((batch, time), bool)
+    mask[0, 0] = mask[0, 3] = False
+    mask[1, time - 2 :] = False
+    mask[2, :] = False
+    return tf.constant(mask)
+
+
+def outputs_and_gradients(layer, x, mask=None, training=False, initial_state=None):
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        outputs = layer(x, mask=mask, training=training, initial_state=initial_state)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        # Weight every element differently, so that no gradient hides in a sum.
+        loss = sum(tf.reduce_sum(tf.sin(3.0 * o + 1.0)) for o in outputs)
+    gradients = tape.gradient(loss, [x, *layer.trainable_weights])
+    return as_list(outputs) + as_list(gradients)
+
+
+def assert_same(ours, theirs, atol=ATOL):
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, atol=atol, rtol=1e-5)
+
+
+LOOP_OPTIONS = [
+    {},
+    {"go_backwards": True},
+    {"return_sequences": True},
+    {"return_sequences": True, "go_backwards": True, "zero_output_for_mask": True},
+    {"return_sequences": True, "use_bias": False},
+]
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["fused-bptt", "autodiff"])
+@pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "mask"])
+@pytest.mark.parametrize("options", LOOP_OPTIONS, ids=lambda o: "-".join(o) or "plain")
+@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
+def test_outputs_states_and_gradients_match_keras(
+    kind, variant, options, masked, training
+):
+    theirs, ours = keras_and_rnnkit(kind, return_state=True, **variant, **options)
+    x = random_inputs()
+    mask = mixed_mask() if masked else None
+    assert_same(
+        outputs_and_gradients(ours, x, mask, training),
+        outputs_and_gradients(theirs, x, mask, training),
+    )
+
+
+@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
+def test_long_sequence_runs_in_chunks_and_matches_keras(kind, variant):
+    # 70 steps split into four chunks in the fused loop; the mask crosses them.
+    shape = (2, 70, 3)
+    theirs, ours = keras_and_rnnkit(
+        kind, units=3, inputs_shape=shape, return_sequences=True, **variant
+    )
+    x = random_inputs(*shape) * 0.5
+    mask = np.ones(shape[:2], bool)
+    mask[1, 40:] = False
+    mask = tf.constant(mask)
+    assert_same(
+        outputs_and_gradients(ours, x, mask, training=True),
+        outputs_and_gradients(theirs, x, mask, training=True),
+    )
+
+
+@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
+def test_initial_state_matches_keras(kind, variant):
+    theirs, ours = keras_and_rnnkit(kind, return_state=True, **variant)
+    count = 2 if kind == "lstm" else 1
+    rng = np.random.default_rng(5)
+    state = [
+        tf.constant(rng.normal(size=(3, 4)).astype("float32")) for _ in range(count)
+    ]
+    for training in (True, False):
+        assert_same(
+            outputs_and_gradients(ours, random_inputs(), None, training, state),
+            outputs_and_gradients(theirs, random_inputs(), None, training, state),
+        )
+
+
+@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
+def test_same_seed_gives_keras_initial_weights(kind, variant):
+    keras.utils.set_random_seed(99)
+    theirs = KERAS_LAYERS[kind](5, **variant)
+    theirs.build((2, 3, 4))
+    keras.utils.set_random_seed(99)
+    ours = rnnkit_layers.get_layer(kind, 5, **variant)
+    ours.build((2, 3, 4))
+    assert [w.name for w in ours.weights] == [w.name for w in theirs.weights]
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
+def test_constant_initializers_match_keras(kind, variant):
+    kwargs = dict(
+        kernel_initializer=keras.initializers.Constant(0.3),
+        recurrent_initializer=keras.initializers.Constant(-0.2),
+        bias_initializer=keras.initializers.Constant(0.1),
+        return_sequences=True,
+        **variant,
+    )
+    theirs = KERAS_LAYERS[kind](4, **kwargs)
+    ours = rnnkit_layers.get_layer(kind, 4, **kwargs)
+    x = random_inputs()
+    assert_same(as_list(ours(x)), as_list(theirs(x)))
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
+def test_weights_copy_both_ways(kind, variant):
+    theirs, ours = keras_and_rnnkit(kind, return_sequences=True, **variant)
+    x = random_inputs()
+    # Ours into a fresh Keras layer, then compare.
+    fresh = KERAS_LAYERS[kind](4, return_sequences=True, **variant)
+    fresh.build(x.shape)
+    fresh.set_weights(ours.get_weights())
+    assert_same(as_list(fresh(x)), as_list(ours(x)))
+
+
+@pytest.mark.parametrize("mask_source", ["embedding", "masking"])
+@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
+def test_masks_from_keras_layers_match(kind, variant, mask_source):
+    def model(recurrent_layer):
+        if mask_source == "embedding":
+            inputs = keras.Input((6,), dtype="int32")
+            x = keras.layers.Embedding(10, 5, mask_zero=True)(inputs)
+        else:
+            inputs = keras.Input((6, 5))
+            x = keras.layers.Masking(0.0)(inputs)
+        x = recurrent_layer(x)
+        return keras.Model(inputs, keras.layers.Dense(2)(x))
+
+    theirs = model(KERAS_LAYERS[kind](4, return_sequences=True, **variant))
+    ours = model(rnnkit_layers.get_layer(kind, 4, return_sequences=True, **variant))
+    ours.set_weights(theirs.get_weights())
+    if mask_source == "embedding":
+        x = np.array([[1, 2, 3, 0, 0, 0], [4, 0, 5, 6, 7, 8], [0, 0, 0, 0, 0, 0]])
+    else:
+        x = random_inputs()
+        x[0, 4:] = 0.0
+        x[2] = 0.0
+    np.testing.assert_allclose(ours(x), theirs(x), atol=ATOL)
+
+
+@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
+def test_stateful_carries_and_resets_like_keras(kind, variant):
+    theirs, ours = keras_and_rnnkit(kind, stateful=True, **variant)
+    x = random_inputs()
+    for _ in range(2):
+        first = [ours(x), theirs(x)]
+        second = [ours(x), theirs(x)]
+        np.testing.assert_allclose(first[0], first[1], atol=ATOL)
+        np.testing.assert_allclose(second[0], second[1], atol=ATOL)
+        assert np.max(np.abs(np.asarray(first[0]) - np.asarray(second[0]))) > 1e-3
+        ours.reset_state()
+        theirs.reset_state()
+
+
+@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
+def test_dropout_matches_keras_with_the_same_seed(kind, variant):
+    options = dict(dropout=0.4, return_sequences=True, seed=7, **variant)
+    theirs, ours = keras_and_rnnkit(kind, **options)
+    x = random_inputs()
+    without_dropout = rnnkit_layers.get_layer(kind, 4, return_sequences=True, **variant)
+    without_dropout.build(x.shape)
+    without_dropout.set_weights(ours.get_weights())
+    plain = as_list(without_dropout(x))
+    # Inference: no dropout at all (each library draws its masks regardless).
+    assert_same(as_list(ours(x, training=False)), plain)
+    assert_same(as_list(theirs(x, training=False)), plain)
+    # Training: the same seed draws the same masks.
+    trained = outputs_and_gradients(ours, x, training=True)
+    assert_same(trained, outputs_and_gradients(theirs, x, training=True))
+    assert np.max(np.abs(trained[0] - plain[0])) > 1e-3
+
+
+@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
+def test_recurrent_dropout_matches_keras_with_the_same_seed(kind, variant):
+    options = dict(dropout=0.2, recurrent_dropout=0.3, seed=3, **variant)
+    theirs, ours = keras_and_rnnkit(kind, return_sequences=True, **options)
+    x = random_inputs()
+    assert_same(
+        outputs_and_gradients(ours, x, mixed_mask(), training=True),
+        outputs_and_gradients(theirs, x, mixed_mask(), training=True),
+    )
+
+
+@pytest.mark.parametrize("options", [{"unroll": True}, {"implementation": 1}])
+@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
+def test_unroll_and_implementation_match_keras(kind, variant, options):
+    if kind == "rnn" and "implementation" in options:
+        pytest.skip("keras.layers.SimpleRNN has no `implementation` argument")
+    theirs, ours = keras_and_rnnkit(kind, return_sequences=True, **variant, **options)
+    x = random_inputs()
+    for training in (True, False):
+        assert_same(
+            outputs_and_gradients(ours, x, mixed_mask(), training),
+            outputs_and_gradients(theirs, x, mixed_mask(), training),
+        )
+
+
+@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
+def test_cells_match_keras_cells_step_by_step(kind, variant):
+    from conftest import KERAS_CELLS
+
+    theirs = KERAS_CELLS[kind](4, **variant)
+    ours = rnnkit_layers.get_cell(kind, 4, **variant)
+    theirs.build((3, 5))
+    ours.build((3, 5))
+    ours.set_weights(theirs.get_weights())
+    u = random_inputs()[:, 0]
+    states = [tf.constant(random_inputs(1, 3, 4, seed=s)[0]) for s in range(2)]
+    states = states[: 2 if kind == "lstm" else 1]
+    out_ours, states_ours = ours(u, states)
+    out_theirs, states_theirs = theirs(u, states)
+    assert_same(
+        as_list(out_ours) + as_list(states_ours),
+        as_list(out_theirs) + as_list(states_theirs),
+    )
