@@ -15,7 +15,8 @@ math:
 
 - `fused_forward(projected_t, recurrent_t, states)` returns the new states
   and the `fused_saved_blocks` tensors of shape `(batch, units)` that the
-  backward step needs, which are saved side by side;
+  backward step needs, which are saved side by side (with none, the backward
+  step reads the state `x_t` instead);
 - `fused_backward(saved_t, d_states)` returns the gradients with respect to
   the projected input, the recurrent term `W_xx x_{t-1}` (None when it is the
   same), and the previous states by paths other than `W_xx` (None for none).
@@ -36,7 +37,9 @@ from keras import ops
 PARALLEL_ITERATIONS = 32
 
 
-def fused_recurrence(cell, projected, initial_states, mask_tm=None, training=True):
+def fused_recurrence(
+    cell, projected, initial_states, mask_tm=None, training=True, need_sequence=True
+):
     """Runs `cell` over the time-major `projected` inputs.
 
     Args:
@@ -45,18 +48,23 @@ def fused_recurrence(cell, projected, initial_states, mask_tm=None, training=Tru
         initial_states: List of `(batch, units)` tensors.
         mask_tm: Optional boolean `(time, batch, 1)`.
         training: With True, the call is differentiable by hand-written BPTT
-            and saves the gate activations; with False, it saves nothing.
+            and saves the step's local derivatives; with False, it saves
+            nothing.
+        need_sequence: Whether to return the state sequence in inference.
 
     Returns:
         `(sequence, final_states)`: the first state at every step,
-        `(time, batch, units)`, masked steps repeating the previous state.
+        `(time, batch, units)`, masked steps repeating the previous state
+        (None in inference without `need_sequence`).
     """
     kernel = ops.cast(cell.recurrent_kernel, projected.dtype)
     bias = cell.recurrent_bias()
     bias = None if bias is None else ops.cast(bias, projected.dtype)
     if not training:
         loop = _Loop(cell, kernel, bias, mask_tm)
-        sequence, _, final_states = loop.forward(projected, initial_states, save=False)
+        sequence, _, final_states = loop.forward(
+            projected, initial_states, save=False, record=need_sequence
+        )
         return sequence, final_states
     has_bias = bias is not None
     sequence, *final_states = _differentiable(cell, mask_tm, has_bias)(
@@ -72,8 +80,6 @@ def _differentiable(cell, mask_tm, has_bias):
         sequence, saved, final_states = loop.forward(projected, initial_states)
 
         def grad(d_sequence, *d_final_states):
-            if d_sequence is None:
-                d_sequence = ops.zeros_like(sequence)
             d_final_states = [
                 ops.zeros_like(s) if d is None else d
                 for d, s in zip(d_final_states, final_states)
@@ -124,15 +130,19 @@ class _Loop:
     def unstack(self, sequence, time_steps):
         return _tensor_array(sequence[0], time_steps).unstack(sequence)
 
-    def forward(self, projected, initial_states, save=True):
+    def forward(self, projected, initial_states, save=True, record=True):
+        """Runs the recurrence; `save` keeps what backward needs, `record`
+        keeps the state sequence (always kept when saving)."""
         cell = self.cell
+        record = record or save
+        save = save and cell.fused_saved_blocks > 0
         time_steps = projected.shape[0] or tf.shape(projected)[0]
         input_ta = self.unstack(projected, time_steps)
         mask_ta = (
             None if self.mask_tm is None else self.unstack(self.mask_tm, time_steps)
         )
         states = list(initial_states)
-        output_ta = _tensor_array(states[0], time_steps)
+        output_ta = _tensor_array(states[0], time_steps) if record else ()
         saved_width = cell.fused_saved_blocks * cell.units
         saved_ta = _tensor_array(states[0], time_steps, saved_width) if save else ()
 
@@ -146,7 +156,9 @@ class _Loop:
                 new_states = [ops.where(m, n, o) for n, o in zip(new_states, states)]
             if save:
                 saved_ta = saved_ta.write(t, ops.concatenate(saved, axis=-1))
-            return t + 1, new_states, output_ta.write(t, new_states[0]), saved_ta
+            if record:
+                output_ta = output_ta.write(t, new_states[0])
+            return t + 1, new_states, output_ta, saved_ta
 
         _, states, output_ta, saved_ta = _while(
             lambda t, *_: t < time_steps,
@@ -154,17 +166,20 @@ class _Loop:
             (tf.constant(0), states, output_ta, saved_ta),
             time_steps,
         )
-        sequence = output_ta.stack()  # (time, batch, units)
+        sequence = output_ta.stack() if record else None  # (time, batch, units)
         return sequence, (saved_ta.stack() if save else None), states
 
     def backward(self, h0, sequence, saved, d_sequence, d_states):
         cell, kernel = self.cell, self.kernel
+        if saved is None:
+            saved = sequence  # cells that save nothing read the states instead
         time_steps = saved.shape[0] or tf.shape(saved)[0]
         saved_ta = self.unstack(saved, time_steps)
         mask_ta = (
             None if self.mask_tm is None else self.unstack(self.mask_tm, time_steps)
         )
-        d_seq_ta = self.unstack(d_sequence, time_steps)
+        # No gradient reaches the sequence when only the final state is used.
+        d_seq_ta = None if d_sequence is None else self.unstack(d_sequence, time_steps)
         width = kernel.shape[-1]
         d_input_ta = _tensor_array(h0, time_steps, width)
         d_recurrent_ta = (
@@ -174,7 +189,8 @@ class _Loop:
 
         def body(t, d_states, d_input_ta, d_recurrent_ta):
             # The state at t feeds both the output at t and the step at t + 1.
-            d_states = [d_states[0] + d_seq_ta.read(t), *d_states[1:]]
+            if d_seq_ta is not None:
+                d_states = [d_states[0] + d_seq_ta.read(t), *d_states[1:]]
             m = self.read_mask(mask_ta, t)
             d_new = d_states
             if m is not None:

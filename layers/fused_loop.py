@@ -71,17 +71,22 @@ def run_fused_loop(
         inputs = ops.flip(inputs, axis=0)
         mask_tm = None if mask_tm is None else ops.flip(mask_tm, axis=0)
     sizes = chunk_sizes(inputs.shape[0])
+    # The state sequence is needed only for all outputs or for masking;
+    # without it, the last output is the final state.
+    need_sequence = return_sequences or mask_tm is not None
     states, sequences = list(initial_states), []
-    for chunk, chunk_mask in zip(
-        _split_time(inputs, sizes), _split_time(mask_tm, sizes)
-    ):
-        projected = cell.project_inputs(
-            chunk, input_masks
-        )  # (time, batch, gates * units)
+    chunks = zip(_split_time(inputs, sizes), _split_time(mask_tm, sizes))
+    for chunk, chunk_mask in chunks:
+        # (time, batch, gates * units)
+        projected = cell.project_inputs(chunk, input_masks)
         sequence, states = fused_recurrence(
-            cell, projected, states, chunk_mask, training=training
+            cell, projected, states, chunk_mask, training, need_sequence
         )
         sequences.append(sequence)
+    if not need_sequence:
+        return LoopResult(
+            last_output=states[0], outputs=None, states=states, readout=None
+        )
     sequence = sequences[0] if len(sequences) == 1 else ops.concatenate(sequences, 0)
     outputs = outputs_from_states(sequence, mask_tm, zero_output_for_mask)
     return LoopResult(

@@ -65,6 +65,7 @@ class SimpleRNNCell(RecurrentCell):
     state_names = ("h",)
     readout_names = ("state",)
     seed_generator_first = True  # as in keras.layers.SimpleRNNCell
+    fused_saved_blocks = 0
 
     def step(self, projected_t, states, recurrent_masks=None):
         h_tm1 = states[0]
@@ -78,7 +79,7 @@ class SimpleRNNCell(RecurrentCell):
 
     def fused_forward(self, projected_t, recurrent, states):
         h = activations.tanh(projected_t + recurrent)
-        return [h], (1 - h * h,)  # tanh' = 1 - tanh^2, for the backward pass
+        return [h], ()  # backward reads x_t itself, so nothing is saved
 
-    def fused_backward(self, saved, d_states):
-        return d_states[0] * saved, None, [None]
+    def fused_backward(self, h, d_states):
+        return d_states[0] * (1 - h * h), None, [None]  # tanh' = 1 - tanh^2

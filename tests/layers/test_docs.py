@@ -1,0 +1,42 @@
+"""The examples in the docstrings and the README run and print what they say."""
+
+import doctest
+import importlib
+import pathlib
+import re
+
+import keras
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+MODULES = [
+    "rnnkit.layers.simple_rnn_cell",
+    "rnnkit.layers.gru_cell",
+    "rnnkit.layers.lstm_cell",
+    "rnnkit.layers.simple_rnn",
+    "rnnkit.layers.gru",
+    "rnnkit.layers.lstm",
+    "rnnkit.layers.factory",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    globs = {**vars(module), "np": np, "keras": keras}
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    tests = [t for t in finder.find(module, name, globs=globs) if t.examples]
+    assert tests, f"{name} has no examples"
+    for test in tests:
+        runner.run(test)
+    assert runner.failures == 0, f"{runner.failures} example(s) failed in {name}"
+
+
+def test_readme_python_example_runs():
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
