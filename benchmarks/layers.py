@@ -43,6 +43,12 @@ def parse_args(argv=None):
     parser.add_argument("--batches", type=int, default=4, help="batches per fit")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--inter-op-threads",
+        type=int,
+        default=0,
+        help="TensorFlow's inter-op thread pool size (0: TensorFlow's default)",
+    )
     return parser.parse_args(argv)
 
 
@@ -133,6 +139,8 @@ def report(kind, args, results, peak):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.inter_op_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
     rng = np.random.default_rng(args.seed)
     n = args.batches * args.batch
     data = (
@@ -142,7 +150,8 @@ def main(argv=None):
     peak = matmul_gflops()
     print(
         f"B={args.batch} T={args.timesteps} D={args.features} H={args.units}, "
-        f"{args.repeats} interleaved repeats, TF {tf.__version__}, "
+        f"{args.repeats} interleaved repeats, inter-op threads "
+        f"{args.inter_op_threads or 'default'}, TF {tf.__version__}, "
         f"Keras {keras.__version__}, devices: "
         f"{[d.device_type for d in tf.config.list_logical_devices()]}"
     )
