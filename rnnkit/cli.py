@@ -1,65 +1,281 @@
-"""The `rnnkit` command line.
+"""The `rnnkit` command line: new, train, evaluate, export, predict, info, demo.
 
-Each subcommand is a module-level function `cmd_<name>(args)` registered in
-`COMMANDS` with its parser. TensorFlow is imported lazily, inside commands,
-so `rnnkit --help` and `rnnkit --version` answer at once.
+Each command is a `cmd_<name>(args)` function with its parser beside it.
+TensorFlow is imported inside commands, after the arguments are checked, so
+`--help`, `--version` and usage errors answer at once. Errors about the
+user's data or request print one line and exit with status 2.
 """
 
 import argparse
+import json
+import logging
+import os
 import sys
 
 import rnnkit
+from rnnkit.templates.errors import RnnkitError
+
+TRUST = (
+    "Models are programs: load SavedModels and .keras files only from sources "
+    "you trust (see TensorFlow's SECURITY.md)."
+)
+CELLS = ("rnn", "gru", "lstm")
 
 
-class UserError(Exception):
-    """A problem with the user's input: printed as one line, exit status 2."""
+class UserError(RnnkitError):
+    """A bad command-line argument."""
+
+
+def _target_help(parser):
+    parser.add_argument(
+        "target", help="a task folder (made by `rnnkit new`) or a built-in task name"
+    )
+
+
+def _add_new(subparsers):
+    parser = subparsers.add_parser("new", help="copy a task template into a folder")
+    parser.add_argument("task", help="the template: classification")
+    parser.add_argument("dir", help="the folder to create")
+    parser.add_argument(
+        "--force", action="store_true", help="write into a non-empty folder"
+    )
+    parser.set_defaults(run=cmd_new)
+
+
+def cmd_new(args):
+    from rnnkit.templates import tasks
+
+    folder = tasks.copy_template(args.task, args.dir, force=args.force)
+    print(folder)
+    return 0
+
+
+def _add_train(subparsers):
+    parser = subparsers.add_parser(
+        "train",
+        help="train a task; writes <dir>/runs/<run-id>/",
+        description="Trains the task and writes model.keras, the resolved "
+        "config.toml, history.json, metrics.json and TensorBoard logs to a new "
+        "run folder. Resume an interrupted run with --run-id.",
+    )
+    _target_help(parser)
+    parser.add_argument("--data", help="labelled data (overrides the config's `data`)")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--cell", choices=CELLS)
+    parser.add_argument("--units", type=int)
+    parser.add_argument("--layers", type=int)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key (repeatable)",
+    )
+    parser.add_argument("--run-id", help="name the run, or resume an unfinished one")
+    parser.set_defaults(run=cmd_train)
+
+
+def cmd_train(args):
+    from rnnkit.templates import config as settings
+    from rnnkit.templates import runs, workflow
+
+    overrides = settings.parse_assignments(args.set)
+    for key in ("epochs", "cell", "units", "layers", "seed"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    run = workflow.train(args.target, args.data, overrides, args.run_id)
+    validation = runs.metrics(run)["validation"]
+    summary = ", ".join(
+        f"{k} {validation[k]:.4f}" for k in ("accuracy", "macro_f1") if k in validation
+    )
+    print(f"{run}\nvalidation: {summary}")
+    return 0
+
+
+def _add_evaluate(subparsers):
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="metrics of a run or a SavedModel on labelled data",
+        description="Prints accuracy and macro-F1 on --data for an exported "
+        "SavedModel, a run folder, or a task's best run. " + TRUST,
+    )
+    parser.add_argument("target", help="a SavedModel, a run folder or a task")
+    parser.add_argument("--data", required=True, help="labelled data to score")
+    parser.add_argument("--run", help="with a task: this run rather than the best")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(run=cmd_evaluate)
+
+
+def cmd_evaluate(args):
+    from rnnkit.templates import workflow
+
+    result = workflow.evaluate(args.target, args.data, args.run)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    for key in ("accuracy", "macro_f1", "examples"):
+        print(f"{key}: {result[key]}")
+    print("confusion matrix (rows: true, columns: predicted):")
+    width = max(len(label) for label in result["labels"])
+    for label, row in zip(result["labels"], result["confusion_matrix"]):
+        print(f"  {label:>{width}}  " + " ".join(f"{n:5d}" for n in row))
+    return 0
+
+
+def _add_export(subparsers):
+    parser = subparsers.add_parser(
+        "export",
+        help="export a run as a SavedModel for TF Serving",
+        description="Writes <out>/<name>/<version>/, checks it in a fresh "
+        "process with plain TensorFlow, and prints its path.",
+    )
+    _target_help(parser)
+    parser.add_argument("--run", help="the run id; default: the best run")
+    parser.add_argument("--out", default="saved_models", help="export root")
+    parser.add_argument("--name", help="model name; default: the task folder's name")
+    parser.add_argument("--version", type=int, help="version number; default: next")
+    parser.add_argument(
+        "--force", action="store_true", help="replace an existing version"
+    )
+    parser.set_defaults(run=cmd_export)
+
+
+def cmd_export(args):
+    from rnnkit.templates import workflow
+
+    print(
+        workflow.export_run(
+            args.target, args.run, args.out, args.name, args.version, args.force
+        )
+    )
+    return 0
+
+
+def _add_predict(subparsers):
+    parser = subparsers.add_parser(
+        "predict",
+        help="answers from a SavedModel, one line per text",
+        description="Reads texts from the arguments, or lines from stdin. " + TRUST,
+    )
+    parser.add_argument(
+        "saved_model", help="a version folder or a model folder (newest)"
+    )
+    parser.add_argument("texts", nargs="*", help="texts; none: read stdin")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.set_defaults(run=cmd_predict)
+
+
+def cmd_predict(args):
+    from rnnkit.templates import workflow
+
+    texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
+    for result in workflow.predict(args.saved_model, texts, args.json) if texts else []:
+        print(json.dumps(result) if args.json else result)
+    return 0
+
+
+def _add_info(subparsers):
+    parser = subparsers.add_parser(
+        "info",
+        help="what a SavedModel is: task, signature, labels, metrics",
+        description=TRUST,
+    )
+    parser.add_argument("saved_model")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(run=cmd_info)
+
+
+def cmd_info(args):
+    from rnnkit.templates import workflow
+
+    details = workflow.info(args.saved_model)
+    if args.json:
+        print(json.dumps(details, indent=2))
+        return 0
+    for key, value in details.items():
+        text = json.dumps(value) if isinstance(value, (dict, list)) else value
+        print(f"{key}: {text}")
+    return 0
 
 
 def _add_demo(subparsers):
     parser = subparsers.add_parser(
         "demo",
-        help="show the layers: parity with keras.layers, then RNN vs GRU vs LSTM",
-        description=(
-            "Checks that rnnkit's SimpleRNN, GRU and LSTM give Keras's numbers "
-            "with Keras's weights, then trains each on a long-range memory task "
-            "(recall the first symbol of a sequence) and compares them."
-        ),
+        help="new -> train -> export -> predict on the bundled data",
+        description="Runs the whole workflow on a task's bundled data. The "
+        "`layers` demo instead checks parity with keras.layers and compares "
+        "RNN, GRU and LSTM on a memory task.",
     )
-    parser.add_argument("--timesteps", type=int, default=30, help="sequence length")
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "task",
+        nargs="?",
+        default="classification",
+        help="classification (default) or layers",
+    )
+    parser.add_argument("--dir", help="work here; default: a temporary folder")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--timesteps", type=int, default=30, help="layers demo only")
+    parser.add_argument("--seed", type=int, default=0, help="layers demo only")
     parser.set_defaults(run=cmd_demo)
 
 
 def cmd_demo(args):
-    if args.timesteps < 2 or args.epochs < 1:
+    if args.epochs is not None and args.epochs < 1:
         raise UserError(
-            "--timesteps must be at least 2 and --epochs at least 1. Received: "
-            f"--timesteps {args.timesteps} --epochs {args.epochs}"
+            f"--epochs must be at least 1. Received: --epochs {args.epochs}"
         )
-    from rnnkit.demo import run_demo  # imports TensorFlow: after the checks
+    if args.task == "layers":
+        if args.timesteps < 2:
+            raise UserError(
+                f"--timesteps must be at least 2. Received: {args.timesteps}"
+            )
+        from rnnkit.layers.demo import run_demo  # imports TensorFlow: after the checks
 
-    run_demo(timesteps=args.timesteps, epochs=args.epochs, seed=args.seed)
+        run_demo(timesteps=args.timesteps, epochs=args.epochs or 15, seed=args.seed)
+        return 0
+    from rnnkit.templates.demo import run_workflow_demo
+
+    run_workflow_demo(args.task, args.dir, args.epochs)
     return 0
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="rnnkit",
-        description=(
-            "Recurrent networks for Keras and TensorFlow: drop-in SimpleRNN, "
-            "GRU and LSTM layers, task templates, tuning and SavedModel export."
-        ),
+        description="Recurrent networks for Keras and TensorFlow: copy a task "
+        "template, train it, tune it, export it, use it.",
     )
     parser.add_argument(
         "--version", action="version", version=f"rnnkit {rnnkit.__version__}"
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _add_demo(subparsers)
+    for add in (
+        _add_new,
+        _add_train,
+        _add_evaluate,
+        _add_export,
+        _add_predict,
+        _add_info,
+        _add_demo,
+    ):
+        add(subparsers)
     return parser
 
 
+def _show_warnings():
+    """rnnkit's own warnings (truncated texts, skipped lines) go to stderr."""
+    log = logging.getLogger("rnnkit")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("rnnkit: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+
+
 def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _show_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
@@ -67,7 +283,7 @@ def main(argv=None):
         return 2
     try:
         return args.run(args)
-    except UserError as error:
+    except RnnkitError as error:
         print(f"rnnkit {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -71,7 +71,9 @@ def test_no_command_prints_help_and_fails():
 
 
 @pytest.mark.parametrize(
-    "args", [["--epochs", "0"], ["--timesteps", "1"]], ids=["epochs-0", "timesteps-1"]
+    "args",
+    [["--epochs", "0"], ["layers", "--timesteps", "1"]],
+    ids=["epochs-0", "timesteps-1"],
 )
 def test_demo_rejects_bad_numbers_in_one_line(args):
     result = run(["demo", *args])
@@ -80,7 +82,7 @@ def test_demo_rejects_bad_numbers_in_one_line(args):
     lines = [line for line in result.stderr.splitlines() if not TF_LOG_LINE.match(line)]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("rnnkit demo: error: ")
-    assert args[0] in lines[0]
+    assert args[-2] in lines[0]
     assert result.stdout == ""
 
 
@@ -97,7 +99,7 @@ def test_demo_usage_error_comes_before_importing_tensorflow():
 
 @pytest.mark.slow
 def test_demo_runs_and_reports_parity_and_accuracy():
-    result = run(["demo", "--timesteps", "8", "--epochs", "1"], timeout=600)
+    result = run(["demo", "layers", "--timesteps", "8", "--epochs", "1"], timeout=600)
     assert result.returncode == 0, result.stderr
     parity, _, memory = result.stdout.partition("\n2. ")
     assert parity.startswith("1. Parity with keras.layers")

@@ -1,4 +1,4 @@
-"""`rnnkit demo`: the layers in one minute.
+"""`rnnkit demo layers`: the layers in one minute.
 
 1. Parity: each rnnkit layer, given a Keras built-in's weights, gives its
    numbers.

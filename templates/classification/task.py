@@ -1,0 +1,250 @@
+"""Text classification (many-to-one): a recurrent network reads a text and
+says which label it belongs to.
+
+The sequence `u_1 ... u_T` of token embeddings drives the state
+`x_t = f(W_xx x_{t-1} + W_xu u_t + b)`; the final state `x_T` (both final
+states, with a bidirectional encoder) feeds a softmax over the labels.
+
+This file is yours to edit: `rnnkit new classification my_task` copies it.
+It reads top to bottom: setup, configuration, data, model (with its search
+space), training, inference and export. The machinery it shares with the
+other templates lives in `rnnkit.templates`.
+"""
+
+# Setup ----------------------------------------------------------------------
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from rnnkit.layers import CELL_TYPES, get_layer
+from rnnkit.templates import config as settings
+from rnnkit.templates import metrics, text_files, vectorize
+from rnnkit.templates.labels import LabelSet, split_validation
+from rnnkit.templates.training import optimizer
+
+# Configuration --------------------------------------------------------------
+
+TASK = "classification"
+MONITOR, MONITOR_MODE = "val_accuracy", "max"  # early stopping
+PRIMARY_METRIC = "accuracy"  # picks the best run to export
+
+
+def check_config(config):
+    settings.require(config, "tokenization", allowed=vectorize.TOKENIZATIONS)
+    settings.require(config, "cell", allowed=CELL_TYPES)
+    for key in ("vocabulary_size", "sequence_length", "embedding_dim", "units"):
+        settings.require(config, key, minimum=1)
+    settings.require(config, "layers", minimum=1, maximum=8)
+    settings.require(config, "dropout", minimum=0.0, maximum=0.9)
+    settings.require(config, "validation_split", minimum=0.01, maximum=0.5)
+    settings.require(config, "epochs", minimum=1)
+    settings.require(config, "batch_size", minimum=1)
+    settings.require(config, "encoding_errors", allowed=text_files.ENCODING_ERRORS)
+
+
+# Data -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Data:
+    train: text_files.LabelledTexts
+    validation: text_files.LabelledTexts
+    labels: LabelSet
+
+
+def read_labelled(config, path):
+    return text_files.read_labelled(
+        path, config["text_column"], config["label_column"], config["encoding_errors"]
+    )
+
+
+def read_data(config, folder):
+    """The training and validation texts, checked before any training."""
+    examples = read_labelled(config, folder / config["data"])
+    if config["validation_data"]:
+        train = examples
+        validation = read_labelled(config, folder / config["validation_data"])
+    else:
+        seed = config["seed"]
+        train, validation = split_validation(examples, config["validation_split"], seed)
+    labels = LabelSet(train.labels)
+    if len(labels) < 2:
+        raise text_files.DataError(
+            f"{train.source}: only one label ({labels.labels[0]!r}); a classifier "
+            "needs at least two"
+        )
+    labels.encode(validation.labels, validation.source)  # no label only in validation
+    vectorize.warn_if_truncated(
+        train.texts, config["tokenization"], config["sequence_length"], train.source
+    )
+    return Data(train, validation, labels)
+
+
+def dataset(config, texts, label_ids, shuffle=False):
+    ds = tf.data.Dataset.from_tensor_slices((tf.constant(texts), label_ids))
+    if shuffle:
+        ds = ds.shuffle(len(texts), seed=config["seed"], reshuffle_each_iteration=True)
+    return ds.batch(config["batch_size"]).prefetch(tf.data.AUTOTUNE)
+
+
+def datasets(config, data):
+    train_ids = data.labels.encode(data.train.labels, data.train.source)
+    val_ids = data.labels.encode(data.validation.labels, data.validation.source)
+    return (
+        dataset(config, data.train.texts, train_ids, shuffle=True),
+        dataset(config, data.validation.texts, val_ids),
+    )
+
+
+# Model ----------------------------------------------------------------------
+
+
+def hyperparameters(hp, config):
+    """The search space for `rnnkit tune`; every default is the config's."""
+    cell = hp.Choice("cell", list(CELL_TYPES), default=config["cell"])
+    chosen = {
+        "cell": cell,
+        "units": hp.Int("units", 16, 256, sampling="log", default=config["units"]),
+        "layers": hp.Int("layers", 1, 3, default=config["layers"]),
+        "bidirectional": hp.Boolean("bidirectional", default=config["bidirectional"]),
+        "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1, default=config["dropout"]),
+        "learning_rate": hp.Float(
+            "learning_rate", 1e-4, 1e-2, sampling="log", default=config["learning_rate"]
+        ),
+        "embedding_dim": hp.Int(
+            "embedding_dim", 16, 256, sampling="log", default=config["embedding_dim"]
+        ),
+    }
+    # Hyperparameters that only one cell type has are active only for it.
+    with hp.conditional_scope("cell", ["gru"]):
+        if cell == "gru":
+            chosen["reset_after"] = hp.Boolean("reset_after", default=True)
+    with hp.conditional_scope("cell", ["lstm"]):
+        if cell == "lstm":
+            chosen["unit_forget_bias"] = hp.Boolean("unit_forget_bias", default=True)
+    return chosen
+
+
+def recurrent_stack(config, x):
+    """`layers` recurrent layers; all but the last return sequences."""
+    extra = {k: config[k] for k in ("reset_after", "unit_forget_bias") if k in config}
+    for depth in range(config["layers"]):
+        last = depth == config["layers"] - 1
+        layer = get_layer(
+            config["cell"], config["units"], return_sequences=not last, **extra
+        )
+        if config["bidirectional"]:
+            layer = keras.layers.Bidirectional(layer)
+        x = layer(x)
+    return x
+
+
+def build_model(config, data):
+    """Strings in, label probabilities out; compiled."""
+    vectorizer = vectorize.text_vectorizer(
+        config["tokenization"],
+        config["vocabulary_size"],
+        config["sequence_length"],
+        data.train.texts,
+    )
+    text = keras.Input(shape=(), dtype="string", name="text")
+    token_ids = vectorizer(text)  # (batch, sequence_length), 0 = padding
+    x = keras.layers.Embedding(
+        vectorizer.vocabulary_size(), config["embedding_dim"], mask_zero=True
+    )(token_ids)
+    x = recurrent_stack(config, x)  # (batch, units) or (batch, 2 * units)
+    x = keras.layers.Dropout(config["dropout"])(x)
+    probabilities = keras.layers.Dense(len(data.labels), activation="softmax")(x)
+    model = keras.Model(text, probabilities, name="classifier")
+    model.compile(
+        optimizer=optimizer(config),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+# Train: `rnnkit.templates.workflow.train` fits `build_model` on `datasets`
+# with early stopping on MONITOR, then calls `evaluate` on the validation data.
+
+# Inference ------------------------------------------------------------------
+
+
+def evaluate(predict, examples, labels):
+    """Metrics of `predict` (texts -> probabilities) on labelled `examples`."""
+    true_ids = labels.encode(examples.labels, examples.source)
+    probabilities = np.concatenate(
+        [predict(examples.texts[i : i + 256]) for i in range(0, len(examples), 256)]
+    )
+    return metrics.classification_metrics(true_ids, probabilities, labels.labels)
+
+
+def evaluation_report(result, folder):
+    """Writes what `evaluate` found as pictures: the confusion matrix."""
+    metrics.plot_confusion_matrix(result, folder / "confusion_matrix.png")
+
+
+def keras_predictor(model):
+    return lambda texts: model.predict(tf.constant(texts), verbose=0)
+
+
+def saved_model_predictor(signature):
+    return lambda texts: signature(**request(texts))["probabilities"].numpy()
+
+
+def request(texts):
+    """The serving inputs for a list of texts."""
+    return {"text": tf.constant(texts, dtype=tf.string)}
+
+
+def format_prediction(text, outputs, index, meta, as_json):
+    """One line of `rnnkit predict` output."""
+    label = outputs["label"][index].decode()
+    if not as_json:
+        return label
+    probabilities = outputs["probabilities"][index].tolist()
+    return {
+        "text": text,
+        "label": label,
+        "probabilities": dict(zip(meta["labels"], probabilities)),
+    }
+
+
+# Export ---------------------------------------------------------------------
+
+
+def metadata(config, data, model):
+    """What `assets/rnnkit.json` records beyond the config and metrics."""
+    return {
+        "labels": data.labels.labels,
+        "tokenization": config["tokenization"],
+        "vocabulary_size": model.get_layer("vectorizer").vocabulary_size(),
+    }
+
+
+def serving(model, meta):
+    """The `serving_default` endpoint: `text` (tf.string) in; `label` and
+    `probabilities` out."""
+    labels = tf.constant(meta["labels"])
+
+    def serve(text):
+        probabilities = model(text, training=False)
+        return {
+            "label": tf.gather(labels, tf.argmax(probabilities, axis=-1)),
+            "probabilities": probabilities,
+        }
+
+    return serve, [tf.TensorSpec([None], tf.string, name="text")]
+
+
+def verification_requests(config):
+    """Requests the export is checked with: odd batch sizes, an empty text,
+    a text longer than sequence_length and an out-of-vocabulary one."""
+    long_text = " ".join(["word"] * (2 * config["sequence_length"] + 3))
+    return [
+        {"text": ["a first example", "", "zzqxj vvkpt"]},
+        {"text": [long_text, "another example text", "x", "y z", "the end"]},
+    ]

@@ -1,0 +1,175 @@
+"""SavedModels in the TF Serving layout: `<out>/<name>/<version>/`.
+
+An export is written to a hidden folder beside its version, reloaded in a
+fresh Python process with plain TensorFlow (no rnnkit, no Keras objects), and
+checked against the Keras model's answers; only then is it renamed into
+place. A failed export therefore never leaves a version folder behind, and
+TF Serving, which only looks at integer folder names, never sees a partial
+one.
+
+Models are programs: load SavedModels only from sources you trust, as
+TensorFlow's SECURITY.md advises.
+"""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+import rnnkit
+from rnnkit.templates import atomic
+from rnnkit.templates.errors import RnnkitError
+
+METADATA = pathlib.Path("assets") / "rnnkit.json"
+TOLERANCE = 1e-5
+
+# Runs in a fresh interpreter: plain TensorFlow only, as a server would.
+VERIFY_SCRIPT = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+path, requests_file, out_file = sys.argv[1:]
+serve = tf.saved_model.load(path).signatures["serving_default"]
+answers = []
+for request in json.load(open(requests_file)):
+    outputs = serve(**{k: tf.constant(v) for k, v in request.items()})
+    answers.append({
+        k: (v.numpy().astype(str) if v.dtype == tf.string else v.numpy()).tolist()
+        for k, v in outputs.items()
+    })
+assert "rnnkit" not in sys.modules, "the check must not need rnnkit"
+json.dump(answers, open(out_file, "w"))
+"""
+
+
+def versions(root):
+    root = pathlib.Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(int(p.name) for p in root.iterdir() if p.name.isdigit())
+
+
+def next_version(root):
+    existing = versions(root)
+    return existing[-1] + 1 if existing else 1
+
+
+def _same(expected, served):
+    """Equal strings, or floats within TOLERANCE."""
+    expected = np.asarray(expected)
+    if expected.dtype.kind in "SOU":
+        decoded = [v.decode() if isinstance(v, bytes) else v for v in expected.ravel()]
+        return decoded == list(np.asarray(served).ravel())
+    return np.allclose(expected, served, atol=TOLERANCE, rtol=TOLERANCE)
+
+
+def verify(path, endpoint, requests):
+    """Reloads `path` in a fresh process and compares its answers to
+    `endpoint`'s, the in-process function that was exported."""
+    with tempfile.TemporaryDirectory() as scratch:
+        requests_file = pathlib.Path(scratch) / "requests.json"
+        answers_file = pathlib.Path(scratch) / "answers.json"
+        requests_file.write_text(json.dumps(requests))
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                VERIFY_SCRIPT,
+                str(path),
+                str(requests_file),
+                str(answers_file),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        if result.returncode != 0:
+            raise RnnkitError(
+                f"{path}: the export does not load in plain TensorFlow: "
+                f"{result.stderr.strip().splitlines()[-1]}"
+            )
+        served = json.loads(answers_file.read_text())
+    for request, answer in zip(requests, served):
+        expected = endpoint(**request)
+        for key, value in expected.items():
+            if not _same(value.numpy(), answer[key]):
+                raise RnnkitError(
+                    f"{path}: the reloaded SavedModel's `{key}` differs from the "
+                    f"Keras model's for request {request}"
+                )
+
+
+def write(
+    model,
+    endpoint,
+    input_signature,
+    metadata,
+    root,
+    version=None,
+    force=False,
+    requests=(),
+):
+    """Exports `model` with `endpoint` as `serving_default`; returns the path."""
+    import keras
+
+    root = pathlib.Path(root)
+    version = next_version(root) if version is None else int(version)
+    if version < 1:
+        raise RnnkitError(f"--version must be a positive integer. Received: {version}")
+    target = root / str(version)
+    if target.exists() and not force:
+        raise RnnkitError(
+            f"{target}: version {version} already exists; pass --force to "
+            "replace it, or leave out --version to add a new one"
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    staged = pathlib.Path(tempfile.mkdtemp(dir=root, prefix=f".{version}-"))
+    try:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        function = archive.add_endpoint("serving_default", endpoint, input_signature)
+        archive.write_out(str(staged), verbose=False)
+        atomic.write_json(
+            staged / METADATA,
+            {**metadata, "version": version, "rnnkit_version": rnnkit.__version__},
+        )
+        verify(staged, function, requests)
+        atomic.replace_directory(staged, target)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    return target
+
+
+def resolve(path):
+    """A SavedModel folder, or the newest version under a model folder."""
+    path = pathlib.Path(path)
+    if (path / "saved_model.pb").is_file():
+        return path
+    found = versions(path)
+    if found:
+        return path / str(found[-1])
+    raise RnnkitError(
+        f"{path}: not a SavedModel (no saved_model.pb) nor a folder of versions"
+    )
+
+
+def read_metadata(path):
+    file = resolve(path) / METADATA
+    if not file.is_file():
+        raise RnnkitError(f"{file}: missing; not an rnnkit export")
+    return json.loads(file.read_text())
+
+
+def load(path):
+    """`(signature, metadata)` of an rnnkit SavedModel, with plain TensorFlow."""
+    import tensorflow as tf
+
+    path = resolve(path)
+    metadata = read_metadata(path)
+    return tf.saved_model.load(str(path)).signatures["serving_default"], metadata

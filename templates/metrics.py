@@ -1,0 +1,66 @@
+"""Classification metrics: accuracy, macro-F1 and the confusion matrix."""
+
+import numpy as np
+
+
+def confusion_matrix(true_ids, predicted_ids, classes):
+    """Counts, `[true][predicted]`."""
+    matrix = np.zeros((classes, classes), dtype="int64")
+    np.add.at(matrix, (np.asarray(true_ids), np.asarray(predicted_ids)), 1)
+    return matrix
+
+
+def macro_f1(matrix):
+    """The unweighted mean over classes of F1; a class never predicted and
+    never present counts as F1 = 0, as in scikit-learn's zero_division=0."""
+    true_positive = np.diag(matrix).astype("float64")
+    predicted = matrix.sum(axis=0)
+    actual = matrix.sum(axis=1)
+    denominator = predicted + actual
+    f1 = np.divide(
+        2 * true_positive,
+        denominator,
+        out=np.zeros_like(true_positive),
+        where=denominator > 0,
+    )
+    return float(f1.mean())
+
+
+def classification_metrics(true_ids, probabilities, labels):
+    predicted = np.argmax(probabilities, axis=-1)
+    matrix = confusion_matrix(true_ids, predicted, len(labels))
+    return {
+        "accuracy": float(np.mean(predicted == np.asarray(true_ids))),
+        "macro_f1": macro_f1(matrix),
+        "examples": int(len(true_ids)),
+        "labels": list(labels),
+        "confusion_matrix": matrix.tolist(),
+    }
+
+
+def plot_confusion_matrix(metrics, path):
+    """Saves the confusion matrix of `metrics` as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    matrix = np.array(metrics["confusion_matrix"])
+    labels = metrics["labels"]
+    size = 1.2 + 0.6 * len(labels)
+    figure, axes = plt.subplots(figsize=(size + 1.5, size))
+    image = axes.imshow(matrix, cmap="Blues")
+    axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(
+        f"accuracy {metrics['accuracy']:.1%}, macro-F1 {metrics['macro_f1']:.3f}"
+    )
+    for (row, column), count in np.ndenumerate(matrix):
+        colour = "white" if count > matrix.max() / 2 else "black"
+        axes.text(column, row, str(count), ha="center", va="center", color=colour)
+    figure.colorbar(image)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

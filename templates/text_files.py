@@ -1,0 +1,157 @@
+"""Reading the user's text files, with errors that name the file and line.
+
+Nothing here silently drops, truncates or re-decodes data: bytes that are not
+UTF-8 are an error naming the line and byte offset (unless lossy decoding is
+asked for), a malformed CSV row is an error naming its line, and the lines
+that are skipped (empty or whitespace-only) are counted and reported.
+"""
+
+import csv
+import dataclasses
+import io
+import pathlib
+
+from rnnkit.templates.errors import DataError
+
+BOM = "\ufeff"
+ENCODING_ERRORS = ("strict", "replace")
+
+
+@dataclasses.dataclass
+class LabelledTexts:
+    """Texts and their string labels, read from `source`."""
+
+    texts: list
+    labels: list
+    source: str
+    skipped: int = 0  # empty or whitespace-only texts left out
+
+    def __len__(self):
+        return len(self.texts)
+
+
+def existing_path(path, what="data"):
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder (the {what} path)")
+    return path
+
+
+def decode(data, path, errors="strict"):
+    """UTF-8 text of `data` (bytes read from `path`), without a leading BOM."""
+    if errors not in ENCODING_ERRORS:
+        raise DataError(
+            f"encoding_errors must be one of {ENCODING_ERRORS}. Received: {errors!r}"
+        )
+    try:
+        text = data.decode("utf-8", errors=errors)
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1)
+        raise DataError(
+            f"{path}, line {line}: byte {error.start} (column {column}) is not "
+            f"UTF-8 (0x{data[error.start]:02x}). Re-encode the file as UTF-8, "
+            'or set encoding_errors = "replace" to decode it lossily.'
+        ) from None
+    return text[1:] if text.startswith(BOM) else text
+
+
+def read_text(path, errors="strict"):
+    """The whole UTF-8 text of one file."""
+    path = existing_path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; expected a text file")
+    return decode(path.read_bytes(), path, errors)
+
+
+def require_rows(count, path, skipped=0):
+    if count == 0:
+        raise DataError(
+            f"{path}: no usable rows ({skipped} empty or whitespace-only "
+            "skipped); nothing to train on"
+        )
+
+
+def _delimiter(path):
+    return "\t" if pathlib.Path(path).suffix.lower() in (".tsv", ".tab") else ","
+
+
+# Longer fields are truncated by the vectoriser anyway; this only stops the
+# csv module's own 128 KiB limit from rejecting a long but valid row.
+FIELD_SIZE_LIMIT = 16 * 1024 * 1024
+
+
+def _rows(reader, path):
+    csv.field_size_limit(max(csv.field_size_limit(), FIELD_SIZE_LIMIT))
+    try:
+        yield from reader
+    except csv.Error as error:
+        raise DataError(f"{path}, line {reader.line_num}: {error}") from None
+
+
+def read_table(path, text_column, label_column, errors="strict"):
+    """A CSV (`,`) or TSV (`.tsv`, tab) file with a header row."""
+    text = read_text(path, errors)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(path))
+    header = next(reader, None)
+    if header is None:
+        raise DataError(f"{path}: the file is empty; expected a header row")
+    header = [name.strip() for name in header]
+    for column in (text_column, label_column):
+        if column not in header:
+            raise DataError(
+                f"{path}: no column `{column}` in the header. Found: "
+                f"{', '.join(header)}. Set text_column / label_column."
+            )
+    text_at, label_at = header.index(text_column), header.index(label_column)
+    texts, labels, skipped = [], [], 0
+    for row in _rows(reader, path):
+        if not row:
+            continue  # a blank line between rows
+        if len(row) != len(header):
+            raise DataError(
+                f"{path}, line {reader.line_num}: {len(row)} fields, but the "
+                f"header has {len(header)}. Quote fields that contain the "
+                "delimiter."
+            )
+        label = row[label_at].strip()
+        if not label:
+            raise DataError(f"{path}, line {reader.line_num}: empty `{label_column}`")
+        if not row[text_at].strip():
+            skipped += 1
+            continue
+        texts.append(row[text_at])
+        labels.append(label)
+    require_rows(len(texts), path, skipped)
+    return LabelledTexts(texts, labels, str(path), skipped)
+
+
+def read_folder(path, errors="strict"):
+    """One subfolder per label holding `.txt` files, one text per file (the
+    layout of `keras.utils.text_dataset_from_directory`)."""
+    classes = sorted(p for p in pathlib.Path(path).iterdir() if p.is_dir())
+    if len(classes) < 2:
+        found = [c.name for c in classes]
+        raise DataError(
+            f"{path}: a labelled folder needs one subfolder per label, at "
+            f"least two. Found: {found}"
+        )
+    texts, labels, skipped = [], [], 0
+    for folder in classes:
+        for file in sorted(folder.glob("*.txt")):
+            text = read_text(file, errors)
+            if not text.strip():
+                skipped += 1
+                continue
+            texts.append(text)
+            labels.append(folder.name)
+    require_rows(len(texts), path, skipped)
+    return LabelledTexts(texts, labels, str(path), skipped)
+
+
+def read_labelled(path, text_column="text", label_column="label", errors="strict"):
+    """Labelled texts from a CSV/TSV file or a folder of label subfolders."""
+    path = existing_path(path)
+    if path.is_dir():
+        return read_folder(path, errors)
+    return read_table(path, text_column, label_column, errors)

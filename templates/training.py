@@ -1,0 +1,85 @@
+"""Training shared by the templates: optimiser, callbacks and the fit loop.
+
+Defaults follow the lecture notes' warnings about gradients: the optimiser
+clips gradients by norm, and a loss that becomes NaN or infinite stops
+training with an error that names exploding gradients and the remedies.
+"""
+
+import csv
+import math
+
+import keras
+
+from rnnkit.templates.errors import TrainingDiverged
+
+HISTORY_CSV = "history.csv"
+
+
+def optimizer(config):
+    """Adam with `learning_rate` and gradient clipping by `clipnorm`."""
+    clipnorm = config["clipnorm"] or None  # 0 turns clipping off
+    return keras.optimizers.Adam(config["learning_rate"], clipnorm=clipnorm)
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops training at the first NaN or infinite loss and remembers where."""
+
+    def __init__(self):
+        super().__init__()
+        self.where = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.where = (self.epoch, batch, float(loss))
+            self.model.stop_training = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+
+def callbacks(config, run_dir, monitor, mode):
+    return [
+        keras.callbacks.EarlyStopping(
+            monitor=monitor,
+            mode=mode,
+            patience=config["patience"],
+            restore_best_weights=True,
+        ),
+        # Resumes an interrupted run at the epoch it reached; the CSV log is
+        # appended to, so it holds every epoch across interruptions.
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        keras.callbacks.CSVLogger(str(run_dir / HISTORY_CSV), append=True),
+        keras.callbacks.TensorBoard(str(run_dir / "logs")),
+    ]
+
+
+def read_history(run_dir):
+    """Every epoch's logs, `{name: [value per epoch]}`, from the CSV log."""
+    with open(run_dir / HISTORY_CSV, newline="") as file:
+        rows = list(csv.DictReader(file))
+    names = [name for name in rows[0] if name != "epoch"] if rows else []
+    return {name: [float(row[name]) for row in rows] for name in names}
+
+
+def fit(model, train, validation, config, run_dir, monitor, mode, verbose="auto"):
+    """Trains `model`; returns the history of all epochs, resumed ones too."""
+    guard = StopOnNonFiniteLoss()
+    model.fit(
+        train,
+        validation_data=validation,
+        epochs=config["epochs"],
+        callbacks=[guard, *callbacks(config, run_dir, monitor, mode)],
+        shuffle=False,  # the datasets shuffle themselves, with the seed
+        verbose=verbose,
+    )
+    if guard.where is not None:
+        epoch, batch, loss = guard.where
+        raise TrainingDiverged(
+            f"the loss became {loss} at epoch {epoch + 1}, batch {batch + 1}: "
+            "exploding gradients. Lower learning_rate (now "
+            f"{config['learning_rate']}) or clip harder with a smaller clipnorm "
+            f"(now {config['clipnorm']}), e.g. --set learning_rate="
+            f"{config['learning_rate'] / 10:g}"
+        )
+    return read_history(run_dir)

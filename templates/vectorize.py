@@ -1,0 +1,49 @@
+"""Text to token ids inside the model, so that a SavedModel takes strings."""
+
+import logging
+
+import keras
+
+TOKENIZATIONS = ("word", "character")
+log = logging.getLogger("rnnkit")
+
+
+def text_vectorizer(tokenization, vocabulary_size, sequence_length, texts):
+    """A `TextVectorization` layer adapted to `texts`.
+
+    Word mode lower-cases, strips punctuation and splits on whitespace;
+    character mode lower-cases and keeps every character. Outputs are padded
+    with 0 (which `Embedding(mask_zero=True)` masks) or truncated to
+    `sequence_length` tokens.
+    """
+    word = tokenization == "word"
+    layer = keras.layers.TextVectorization(
+        max_tokens=vocabulary_size,
+        standardize="lower_and_strip_punctuation" if word else "lower",
+        split="whitespace" if word else "character",
+        output_sequence_length=sequence_length,
+        name="vectorizer",
+    )
+    layer.adapt(list(texts), batch_size=256)
+    return layer
+
+
+def token_count(text, tokenization):
+    return len(text.split()) if tokenization == "word" else len(text)
+
+
+def warn_if_truncated(texts, tokenization, sequence_length, source):
+    """Logs how many texts are longer than `sequence_length` tokens."""
+    longer = [t for t in texts if token_count(t, tokenization) > sequence_length]
+    if longer:
+        longest = max(token_count(t, tokenization) for t in longer)
+        log.warning(
+            "%s: %d of %d texts are longer than sequence_length=%d tokens "
+            "(longest: %d) and are truncated",
+            source,
+            len(longer),
+            len(texts),
+            sequence_length,
+            longest,
+        )
+    return len(longer)
