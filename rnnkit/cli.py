@@ -39,7 +39,7 @@ def _add_new(subparsers):
     parser.add_argument(
         "--force", action="store_true", help="write into a non-empty folder"
     )
-    parser.set_defaults(run=cmd_new)
+    parser.set_defaults(handler=cmd_new)
 
 
 def cmd_new(args):
@@ -73,7 +73,7 @@ def _add_train(subparsers):
         help="override any config key (repeatable)",
     )
     parser.add_argument("--run-id", help="name the run, or resume an unfinished one")
-    parser.set_defaults(run=cmd_train)
+    parser.set_defaults(handler=cmd_train)
 
 
 def cmd_train(args):
@@ -104,7 +104,7 @@ def _add_evaluate(subparsers):
     parser.add_argument("--data", required=True, help="labelled data to score")
     parser.add_argument("--run", help="with a task: this run rather than the best")
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(run=cmd_evaluate)
+    parser.set_defaults(handler=cmd_evaluate)
 
 
 def cmd_evaluate(args):
@@ -138,7 +138,7 @@ def _add_export(subparsers):
     parser.add_argument(
         "--force", action="store_true", help="replace an existing version"
     )
-    parser.set_defaults(run=cmd_export)
+    parser.set_defaults(handler=cmd_export)
 
 
 def cmd_export(args):
@@ -163,7 +163,7 @@ def _add_predict(subparsers):
     )
     parser.add_argument("texts", nargs="*", help="texts; none: read stdin")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    parser.set_defaults(run=cmd_predict)
+    parser.set_defaults(handler=cmd_predict)
 
 
 def cmd_predict(args):
@@ -183,7 +183,7 @@ def _add_info(subparsers):
     )
     parser.add_argument("saved_model")
     parser.add_argument("--json", action="store_true")
-    parser.set_defaults(run=cmd_info)
+    parser.set_defaults(handler=cmd_info)
 
 
 def cmd_info(args):
@@ -217,7 +217,7 @@ def _add_demo(subparsers):
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--timesteps", type=int, default=30, help="layers demo only")
     parser.add_argument("--seed", type=int, default=0, help="layers demo only")
-    parser.set_defaults(run=cmd_demo)
+    parser.set_defaults(handler=cmd_demo)
 
 
 def cmd_demo(args):
@@ -278,11 +278,11 @@ def main(argv=None):
     _show_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "run", None):
+    if not getattr(args, "handler", None):
         parser.print_help()
         return 2
     try:
-        return args.run(args)
+        return args.handler(args)
     except RnnkitError as error:
         print(f"rnnkit {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -140,6 +140,8 @@ def write(
             {**metadata, "version": version, "rnnkit_version": rnnkit.__version__},
         )
         verify(staged, function, requests)
+        # mkdtemp made it private (0700); a server may run as another user.
+        staged.chmod(0o755)
         atomic.replace_directory(staged, target)
     finally:
         shutil.rmtree(staged, ignore_errors=True)

@@ -57,7 +57,9 @@ def split_validation(data, fraction, seed):
         raise DataError(
             f"{data.source}: too few examples to hold any out for validation"
         )
+    train = subset(data, sorted(train))
+    train.skipped = data.skipped  # the lines skipped while reading `data`
     return (
-        subset(data, sorted(train)),
+        train,
         subset(data, sorted(validation), f"{data.source} (validation split)"),
     )

@@ -9,12 +9,14 @@ that are skipped (empty or whitespace-only) are counted and reported.
 import csv
 import dataclasses
 import io
+import logging
 import pathlib
 
 from rnnkit.templates.errors import DataError
 
 BOM = "\ufeff"
 ENCODING_ERRORS = ("strict", "replace")
+log = logging.getLogger("rnnkit")
 
 
 @dataclasses.dataclass
@@ -62,6 +64,13 @@ def read_text(path, errors="strict"):
     if path.is_dir():
         raise DataError(f"{path}: is a folder; expected a text file")
     return decode(path.read_bytes(), path, errors)
+
+
+def report_skipped(data):
+    if data.skipped:
+        log.info(
+            "%s: skipped %d empty or whitespace-only texts", data.source, data.skipped
+        )
 
 
 def require_rows(count, path, skipped=0):
@@ -153,5 +162,8 @@ def read_labelled(path, text_column="text", label_column="label", errors="strict
     """Labelled texts from a CSV/TSV file or a folder of label subfolders."""
     path = existing_path(path)
     if path.is_dir():
-        return read_folder(path, errors)
-    return read_table(path, text_column, label_column, errors)
+        data = read_folder(path, errors)
+    else:
+        data = read_table(path, text_column, label_column, errors)
+    report_skipped(data)
+    return data

@@ -75,11 +75,15 @@ def fit(model, train, validation, config, run_dir, monitor, mode, verbose="auto"
     )
     if guard.where is not None:
         epoch, batch, loss = guard.where
+        rate, clipnorm = config["learning_rate"], config["clipnorm"]
+        clipping = (
+            f"clip harder with a smaller clipnorm (now {clipnorm})"
+            if clipnorm
+            else "turn gradient clipping on (--set clipnorm=1.0)"
+        )
         raise TrainingDiverged(
             f"the loss became {loss} at epoch {epoch + 1}, batch {batch + 1}: "
-            "exploding gradients. Lower learning_rate (now "
-            f"{config['learning_rate']}) or clip harder with a smaller clipnorm "
-            f"(now {config['clipnorm']}), e.g. --set learning_rate="
-            f"{config['learning_rate'] / 10:g}"
+            f"exploding gradients. Lower learning_rate (now {rate}, e.g. --set "
+            f"learning_rate={rate / 10:g}) or {clipping}"
         )
     return read_history(run_dir)

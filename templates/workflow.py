@@ -23,9 +23,12 @@ def load_keras_model(path):
     if not zipfile.is_zipfile(path):
         raise DataError(f"{path}: corrupt or not a .keras archive")
     try:
-        return keras.models.load_model(path)
+        return keras.models.load_model(path)  # safe_mode: no lambdas, ever
     except (zipfile.BadZipFile, OSError, KeyError, EOFError) as error:
         raise DataError(f"{path}: corrupt or not a .keras archive ({error})") from None
+    except (ValueError, TypeError) as error:
+        reason = str(error).strip().splitlines()[0]
+        raise DataError(f"{path}: refused to load: {reason}") from None
 
 
 def train(target, data=None, overrides=None, run_id=None, verbose="auto"):
@@ -90,6 +93,7 @@ def evaluate(target, data, run_id=None):
         config = meta["hyperparameters"]
     else:
         run = path if (path / "model.keras").is_file() else _pick_run(target, run_id)
+        run = run.resolve()
         meta = json.loads((run / "metadata.json").read_text())
         module = _run_module(run, meta)
         config = settings.read_toml(run / "config.toml")
@@ -101,7 +105,7 @@ def evaluate(target, data, run_id=None):
 def _run_module(run, meta):
     """The code of the task a run belongs to: its folder's own `task.py`, or
     the built-in one when the task was trained by name."""
-    folder = run.parents[1]
+    folder = run.resolve().parents[1]
     if (folder / "task.py").is_file():
         return tasks.locate(folder).module
     return tasks.built_in(meta["task"])

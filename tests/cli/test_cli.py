@@ -1,35 +1,12 @@
 """The `rnnkit` command line, run as a user would run it, in a subprocess."""
 
-import os
 import re
-import shutil
-import subprocess
 import sys
 
 import pytest
+from cli_support import MODULE, TF_LOG_LINE, console_script, run
 
 import rnnkit
-
-MODULE = [sys.executable, "-m", "rnnkit"]
-# TensorFlow's own C++ start-up logging (absl), which TF_CPP_MIN_LOG_LEVEL does
-# not silence before absl is initialised; it is not rnnkit's output.
-TF_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl|[IWEF]\d{4} )")
-
-
-def run(args, command=MODULE, timeout=120):
-    return subprocess.run(
-        [*command, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-
-
-def console_script():
-    """The `rnnkit` entry point next to this interpreter, or on PATH."""
-    bindir = os.path.dirname(sys.executable)
-    return shutil.which("rnnkit", path=os.pathsep.join([bindir, os.defpath]))
 
 
 def commands():
