@@ -85,7 +85,7 @@ def cmd_train(args):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     run = workflow.train(args.target, args.data, overrides, args.run_id)
-    validation = runs.metrics(run)["validation"]
+    validation = runs.metrics(run)
     summary = ", ".join(
         f"{k} {validation[k]:.4f}" for k in ("accuracy", "macro_f1") if k in validation
     )

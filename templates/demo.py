@@ -27,7 +27,7 @@ def run_workflow_demo(kind="classification", folder=None, epochs=None):
         print(f"2. rnnkit train {task_dir}")
         overrides = {} if epochs is None else {"epochs": epochs}
         run = workflow.train(task_dir, overrides=overrides)
-        validation = runs.metrics(run)["validation"]
+        validation = runs.metrics(run)
         print(
             f"   validation accuracy {validation['accuracy']:.1%}, macro-F1 "
             f"{validation['macro_f1']:.3f} on {validation['examples']} texts"

@@ -57,7 +57,7 @@ def best(task_dir, metric):
         raise RnnkitError(
             f"{task_dir}: no completed runs in {RUNS}/; run `rnnkit train` first"
         )
-    return max(runs, key=lambda folder: metrics(folder)["validation"][metric])
+    return max(runs, key=lambda folder: metrics(folder)[metric])
 
 
 def find(task_dir, run_id):

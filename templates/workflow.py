@@ -67,7 +67,8 @@ def train(target, data=None, overrides=None, run_id=None, verbose="auto"):
     atomic.write_json(
         run / "metrics.json",
         {
-            "validation": validation,
+            **validation,
+            "split": "validation",
             "epochs_trained": len(history["loss"]),
             "train_examples": len(data.train),
             "skipped_lines": data.train.skipped,
@@ -128,7 +129,7 @@ def export_run(
     meta = {
         **json.loads((run / "metadata.json").read_text()),
         "hyperparameters": config,
-        "metrics": runs.metrics(run)["validation"],
+        "metrics": runs.metrics(run),
         "run": run.name,
     }
     model = load_keras_model(run / "model.keras")

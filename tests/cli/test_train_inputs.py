@@ -192,8 +192,8 @@ def test_train_on_a_labelled_folder(tmp_path):
     assert result.returncode == 0, result.stderr
     run_dir = pathlib.Path(result.stdout.splitlines()[-2])
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["validation"]["labels"] == LABELS
-    assert metrics["train_examples"] + metrics["validation"]["examples"] == 15
+    assert metrics["labels"] == LABELS
+    assert metrics["train_examples"] + metrics["examples"] == 15
     assert (run_dir / "model.keras").is_file()
 
 

@@ -53,7 +53,8 @@ def test_train_writes_a_complete_run(trained):
     assert any(p.name.startswith("events.") for p in (run_dir / "logs").rglob("*"))
 
     metrics = read_json(run_dir / "metrics.json")
-    validation = metrics["validation"]
+    validation = metrics  # the metrics are those of the validation split
+    assert metrics["split"] == "validation"
     assert validation["labels"] == LABELS
     assert validation["examples"] == 9  # 20% of 14 rows per label, 3 labels
     matrix = np.array(validation["confusion_matrix"])
@@ -204,7 +205,7 @@ def test_export_metadata_is_complete(trained, exported):
     assert (hyperparameters["units"], hyperparameters["embedding_dim"]) == (8, 8)
     assert hyperparameters["sequence_length"] == 12
     assert hyperparameters["data"] == str(trained.data)
-    validation = read_json(trained.run / "metrics.json")["validation"]
+    validation = read_json(trained.run / "metrics.json")
     assert meta["metrics"]["accuracy"] == validation["accuracy"]
     assert meta["metrics"]["macro_f1"] == validation["macro_f1"]
     assert meta["rnnkit_version"] == rnnkit.__version__

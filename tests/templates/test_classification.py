@@ -138,7 +138,7 @@ def test_classification_really_learns(tmp_path):
     run = workflow.train(
         folder, data, {**TINY, "epochs": 12, "learning_rate": 0.01}, verbose=0
     )
-    validation = runs.metrics(run)["validation"]
+    validation = runs.metrics(run)
     assert validation["accuracy"] >= 0.95 and validation["macro_f1"] >= 0.95
 
 
