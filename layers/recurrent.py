@@ -254,6 +254,25 @@ class Recurrent(keras.layers.Layer):
             return output, *result.states
         return output
 
+    def call_with_states(self, sequences, initial_state=None, mask=None):
+        """Runs the layer in inference mode and returns `(output, states)`.
+
+        Like calling the layer, except that the final states come back
+        whatever `return_state` says, and stateful states are neither read
+        nor advanced. For decoders that carry `x_T` onward, one step at a
+        time, with `cell(u_t, states)`.
+        """
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        sequences = ops.convert_to_tensor(sequences, dtype=self.compute_dtype)
+        if not self.built:
+            self.build(tuple(sequences.shape))
+        if initial_state is None:
+            initial_state = self.get_initial_state(ops.shape(sequences)[0])
+        result = self._run(sequences, initial_state, mask, training=False)
+        output = result.outputs if self.return_sequences else result.last_output
+        return output, result.states
+
     def gate_activations(self, sequences, mask=None, initial_state=None):
         """Reads the cell's gate activations over a sequence, for diagnostics.
 

@@ -15,7 +15,15 @@ SAMPLES = {
         "The senator promised lower taxes and more votes.",
         "Never eat more than you can lift.",
     ],
+    "generation": ["", "LAWYER, n.", "PHILOSOPHY, n."],
 }
+# Sampled, not greedy, and seeded so that the demo prints the same each time.
+OPTIONS = {"generation": {"max_length": 160, "temperature": 0.7, "seed": 1}}
+
+
+def headline(metrics):
+    keys = ("accuracy", "macro_f1", "loss", "perplexity", "bits_per_token")
+    return ", ".join(f"{k} {metrics[k]:.4g}" for k in keys if k in metrics)
 
 
 def run_workflow_demo(kind="classification", folder=None, epochs=None):
@@ -28,14 +36,13 @@ def run_workflow_demo(kind="classification", folder=None, epochs=None):
         overrides = {} if epochs is None else {"epochs": epochs}
         run = workflow.train(task_dir, overrides=overrides)
         validation = runs.metrics(run)
-        print(
-            f"   validation accuracy {validation['accuracy']:.1%}, macro-F1 "
-            f"{validation['macro_f1']:.3f} on {validation['examples']} texts"
-        )
+        print(f"   validation: {headline(validation)}")
         print(f"3. rnnkit export {task_dir} --out {root / 'saved_models'}")
         path = workflow.export_run(task_dir, out=root / "saved_models")
         print(f"   {path} (checked in a fresh TensorFlow process)")
         print(f"4. rnnkit predict {path}")
-        for text, answer in zip(SAMPLES[kind], workflow.predict(path, SAMPLES[kind])):
-            print(f"   {answer:>12}  <- {text}")
+        prompts = SAMPLES[kind]
+        answers = workflow.predict(path, prompts, options=OPTIONS.get(kind))
+        for text, answer in zip(prompts, answers):
+            print(f"   {text!r} -> {answer!r}")
         return validation, export.read_metadata(path)

@@ -34,12 +34,13 @@ import json, sys
 import numpy as np
 import tensorflow as tf
 path, requests_file, out_file = sys.argv[1:]
-serve = tf.saved_model.load(path).signatures["serving_default"]
+signatures = tf.saved_model.load(path).signatures
 answers = []
-for request in json.load(open(requests_file)):
-    outputs = serve(**{k: tf.constant(v) for k, v in request.items()})
+for name, request in json.load(open(requests_file)):
+    outputs = signatures[name](**{k: tf.constant(v) for k, v in request.items()})
     answers.append({
-        k: (v.numpy().astype(str) if v.dtype == tf.string else v.numpy()).tolist()
+        k: [b.decode() for b in v.numpy().reshape(-1)] if v.dtype == tf.string
+        else v.numpy().tolist()
         for k, v in outputs.items()
     })
 assert "rnnkit" not in sys.modules, "the check must not need rnnkit"
@@ -68,26 +69,20 @@ def _same(expected, served):
     return np.allclose(expected, served, atol=TOLERANCE, rtol=TOLERANCE)
 
 
-def verify(path, endpoint, requests):
-    """Reloads `path` in a fresh process and compares its answers to
-    `endpoint`'s, the in-process function that was exported."""
+def verify(path, functions, requests):
+    """Reloads `path` in a fresh process and compares its answers to those of
+    `functions`, the in-process endpoints that were exported.
+
+    `requests` are `(endpoint name, {input: value})` pairs.
+    """
     with tempfile.TemporaryDirectory() as scratch:
         requests_file = pathlib.Path(scratch) / "requests.json"
         answers_file = pathlib.Path(scratch) / "answers.json"
         requests_file.write_text(json.dumps(requests))
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        script = [VERIFY_SCRIPT, str(path), str(requests_file), str(answers_file)]
         result = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                VERIFY_SCRIPT,
-                str(path),
-                str(requests_file),
-                str(answers_file),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
+            [sys.executable, "-c", *script], capture_output=True, text=True, env=env
         )
         if result.returncode != 0:
             raise RnnkitError(
@@ -95,27 +90,20 @@ def verify(path, endpoint, requests):
                 f"{result.stderr.strip().splitlines()[-1]}"
             )
         served = json.loads(answers_file.read_text())
-    for request, answer in zip(requests, served):
-        expected = endpoint(**request)
+    for (name, request), answer in zip(requests, served):
+        expected = functions[name](**request)
         for key, value in expected.items():
             if not _same(value.numpy(), answer[key]):
                 raise RnnkitError(
-                    f"{path}: the reloaded SavedModel's `{key}` differs from the "
-                    f"Keras model's for request {request}"
+                    f"{path}: the reloaded SavedModel's `{key}` from `{name}` "
+                    f"differs from the Keras model's for request {request}"
                 )
 
 
-def write(
-    model,
-    endpoint,
-    input_signature,
-    metadata,
-    root,
-    version=None,
-    force=False,
-    requests=(),
-):
-    """Exports `model` with `endpoint` as `serving_default`; returns the path."""
+def write(endpoints, tracked, metadata, root, version=None, force=False, requests=()):
+    """Exports `endpoints`, `(name, fn, input_signature)` triples (TF Serving
+    uses the one named `serving_default`), with the `tracked` models and
+    layers; returns the new version's path."""
     import keras
 
     root = pathlib.Path(root)
@@ -132,14 +120,18 @@ def write(
     staged = pathlib.Path(tempfile.mkdtemp(dir=root, prefix=f".{version}-"))
     try:
         archive = keras.export.ExportArchive()
-        archive.track(model)
-        function = archive.add_endpoint("serving_default", endpoint, input_signature)
+        for item in tracked:
+            archive.track(item)
+        functions = {
+            name: archive.add_endpoint(name, fn, signature)
+            for name, fn, signature in endpoints
+        }
         archive.write_out(str(staged), verbose=False)
         atomic.write_json(
             staged / METADATA,
             {**metadata, "version": version, "rnnkit_version": rnnkit.__version__},
         )
-        verify(staged, function, requests)
+        verify(staged, functions, requests)
         # mkdtemp made it private (0700); a server may run as another user.
         staged.chmod(0o755)
         atomic.replace_directory(staged, target)
@@ -169,9 +161,9 @@ def read_metadata(path):
 
 
 def load(path):
-    """`(signature, metadata)` of an rnnkit SavedModel, with plain TensorFlow."""
+    """`(signatures, metadata)` of an rnnkit SavedModel, with plain TensorFlow."""
     import tensorflow as tf
 
     path = resolve(path)
     metadata = read_metadata(path)
-    return tf.saved_model.load(str(path)).signatures["serving_default"], metadata
+    return tf.saved_model.load(str(path)).signatures, metadata

@@ -50,14 +50,16 @@ def metrics(folder):
     return json.loads((pathlib.Path(folder) / "metrics.json").read_text())
 
 
-def best(task_dir, metric):
-    """The completed run with the highest validation `metric`."""
+def best(task_dir, metric, mode="max"):
+    """The completed run with the best validation `metric` (highest, or
+    lowest with `mode="min"`)."""
     runs = completed(task_dir)
     if not runs:
         raise RnnkitError(
             f"{task_dir}: no completed runs in {RUNS}/; run `rnnkit train` first"
         )
-    return max(runs, key=lambda folder: metrics(folder)[metric])
+    pick = max if mode == "max" else min
+    return pick(runs, key=lambda folder: metrics(folder)[metric])
 
 
 def find(task_dir, run_id):

@@ -16,7 +16,7 @@ from rnnkit.templates import config as settings
 from rnnkit.templates.errors import RnnkitError
 
 TEMPLATES = pathlib.Path(__file__).resolve().parent
-BUILT_IN = ("classification",)
+BUILT_IN = ("classification", "generation")
 COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "runs", "tuning")
 
 

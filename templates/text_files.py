@@ -167,3 +167,15 @@ def read_labelled(path, text_column="text", label_column="label", errors="strict
         data = read_table(path, text_column, label_column, errors)
     report_skipped(data)
     return data
+
+
+def read_corpus(path, errors="strict"):
+    """Plain text: one file, or the `.txt` files of a folder in name order,
+    joined by blank lines."""
+    path = existing_path(path)
+    files = sorted(path.rglob("*.txt")) if path.is_dir() else [path]
+    texts = [read_text(file, errors) for file in files]
+    text = "\n\n".join(t for t in texts if t.strip())
+    if not text.strip():
+        raise DataError(f"{path}: no text (empty, whitespace only, or no .txt files)")
+    return text

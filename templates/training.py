@@ -62,14 +62,16 @@ def read_history(run_dir):
     return {name: [float(row[name]) for row in rows] for name in names}
 
 
-def fit(model, train, validation, config, run_dir, monitor, mode, verbose="auto"):
+def fit(
+    model, train, validation, config, run_dir, monitor, mode, verbose="auto", extra=()
+):
     """Trains `model`; returns the history of all epochs, resumed ones too."""
     guard = StopOnNonFiniteLoss()
     model.fit(
         train,
         validation_data=validation,
         epochs=config["epochs"],
-        callbacks=[guard, *callbacks(config, run_dir, monitor, mode)],
+        callbacks=[guard, *callbacks(config, run_dir, monitor, mode), *extra],
         shuffle=False,  # the datasets shuffle themselves, with the seed
         verbose=verbose,
     )

@@ -55,14 +55,13 @@ def train(target, data=None, overrides=None, run_id=None, verbose="auto"):
         task.module.MONITOR,
         task.module.MONITOR_MODE,
         verbose,
+        getattr(task.module, "training_callbacks", lambda config: [])(config),
     )
     model.save(run / "model.keras")
     atomic.write_json(run / "history.json", history)
     meta = {"task": task.kind, **task.module.metadata(config, data, model)}
     atomic.write_json(run / "metadata.json", meta)
-    validation = task.module.evaluate(
-        task.module.keras_predictor(model), data.validation, data.labels
-    )
+    validation = task.module.validate(model, config, data, meta)
     task.module.evaluation_report(validation, run)
     atomic.write_json(
         run / "metrics.json",
@@ -70,27 +69,20 @@ def train(target, data=None, overrides=None, run_id=None, verbose="auto"):
             **validation,
             "split": "validation",
             "epochs_trained": len(history["loss"]),
-            "train_examples": len(data.train),
-            "skipped_lines": data.train.skipped,
+            **task.module.data_summary(data),
         },
     )
     return run
 
 
-def _labels(meta):
-    from rnnkit.templates.labels import LabelSet
-
-    return LabelSet(meta["labels"])
-
-
 def evaluate(target, data, run_id=None):
-    """Metrics on the labelled `data` of a SavedModel, a run or a task's best
+    """Metrics on the held-out `data` of a SavedModel, a run or a task's best
     run."""
     path = pathlib.Path(target)
     if (path / "saved_model.pb").is_file() or export.versions(path):
-        signature, meta = export.load(path)
+        signatures, meta = export.load(path)
         module = tasks.built_in(meta["task"])
-        predict = module.saved_model_predictor(signature)
+        scorer = module.saved_model_scorer(signatures, meta)
         config = meta["hyperparameters"]
     else:
         run = path if (path / "model.keras").is_file() else _pick_run(target, run_id)
@@ -98,9 +90,8 @@ def evaluate(target, data, run_id=None):
         meta = json.loads((run / "metadata.json").read_text())
         module = _run_module(run, meta)
         config = settings.read_toml(run / "config.toml")
-        predict = module.keras_predictor(load_keras_model(run / "model.keras"))
-    examples = module.read_labelled(config, data)
-    return module.evaluate(predict, examples, _labels(meta))
+        scorer = module.keras_scorer(load_keras_model(run / "model.keras"), meta)
+    return module.evaluate_file(scorer, config, data, meta)
 
 
 def _run_module(run, meta):
@@ -116,7 +107,7 @@ def _pick_run(target, run_id):
     task = tasks.locate(target)
     if run_id:
         return runs.find(task.workdir, run_id)
-    return runs.best(task.workdir, task.module.PRIMARY_METRIC)
+    return runs.best(task.workdir, task.module.PRIMARY_METRIC, task.module.PRIMARY_MODE)
 
 
 def export_run(
@@ -133,12 +124,11 @@ def export_run(
         "run": run.name,
     }
     model = load_keras_model(run / "model.keras")
-    endpoint, signature = task.module.serving(model, meta)
+    endpoints, tracked = task.module.serving(model, meta)
     root = pathlib.Path(out) / (name or task.workdir.name)
     return export.write(
-        model,
-        endpoint,
-        signature,
+        endpoints,
+        tracked,
         meta,
         root,
         version,
@@ -147,33 +137,49 @@ def export_run(
     )
 
 
-def predict(saved_model, texts, as_json=False):
-    """One result per text: a printable line, or a dict with `as_json`."""
-    signature, meta = export.load(saved_model)
+def predict(saved_model, texts, as_json=False, options=None):
+    """One result per text: a printable line, or a dict with `as_json`.
+
+    `options` are the task's request options (generation: max_length,
+    temperature, top_k, top_p, seed, greedy)."""
+    signatures, meta = export.load(saved_model)
     module = tasks.built_in(meta["task"])
-    outputs = {k: v.numpy() for k, v in signature(**module.request(texts)).items()}
+    name, inputs = module.request(texts, options or {}, meta)
+    outputs = {k: v.numpy() for k, v in signatures[name](**inputs).items()}
     return [
         module.format_prediction(text, outputs, i, meta, as_json)
         for i, text in enumerate(texts)
     ]
 
 
+def _describe(signature):
+    def spec(tensor_spec):
+        return f"{tensor_spec.dtype.name} {tensor_spec.shape.as_list()}"
+
+    _, inputs = signature.structured_input_signature
+    return {
+        "inputs": {k: spec(v) for k, v in inputs.items()},
+        "outputs": {k: spec(v) for k, v in signature.structured_outputs.items()},
+    }
+
+
 def info(saved_model):
     """What an export is: task, signature, labels, settings and metrics."""
-    signature, meta = export.load(saved_model)
-    _, inputs = signature.structured_input_signature
-    describe = lambda spec: f"{spec.dtype.name} {spec.shape.as_list()}"  # noqa: E731
+    signatures, meta = export.load(saved_model)
     return {
         "path": str(export.resolve(saved_model)),
         "task": meta["task"],
         "rnnkit_version": meta["rnnkit_version"],
-        "signature": {
-            "serving_default": {
-                "inputs": {k: describe(v) for k, v in inputs.items()},
-                "outputs": {
-                    k: describe(v) for k, v in signature.structured_outputs.items()
-                },
-            }
+        "signatures": {name: _describe(f) for name, f in signatures.items()},
+        **{
+            k: meta[k]
+            for k in (
+                "labels",
+                "vocabulary_size",
+                "tokenization",
+                "hyperparameters",
+                "metrics",
+            )
+            if k in meta
         },
-        **{k: meta[k] for k in ("labels", "hyperparameters", "metrics") if k in meta},
     }

@@ -22,6 +22,7 @@ import tensorflow as tf
 from rnnkit.layers import CELL_TYPES, get_layer
 from rnnkit.templates import config as settings
 from rnnkit.templates import metrics, text_files, vectorize
+from rnnkit.templates.errors import ConfigError, DataError
 from rnnkit.templates.labels import LabelSet, split_validation
 from rnnkit.templates.training import optimizer
 
@@ -29,7 +30,7 @@ from rnnkit.templates.training import optimizer
 
 TASK = "classification"
 MONITOR, MONITOR_MODE = "val_accuracy", "max"  # early stopping
-PRIMARY_METRIC = "accuracy"  # picks the best run to export
+PRIMARY_METRIC, PRIMARY_MODE = "accuracy", "max"  # picks the best run to export
 
 
 def check_config(config):
@@ -72,7 +73,7 @@ def read_data(config, folder):
         train, validation = split_validation(examples, config["validation_split"], seed)
     labels = LabelSet(train.labels)
     if len(labels) < 2:
-        raise text_files.DataError(
+        raise DataError(
             f"{train.source}: only one label ({labels.labels[0]!r}); a classifier "
             "needs at least two"
         )
@@ -168,7 +169,12 @@ def build_model(config, data):
 
 
 # Train: `rnnkit.templates.workflow.train` fits `build_model` on `datasets`
-# with early stopping on MONITOR, then calls `evaluate` on the validation data.
+# with early stopping on MONITOR, then calls `validate`.
+
+
+def data_summary(data):
+    return {"train_examples": len(data.train), "skipped_lines": data.train.skipped}
+
 
 # Inference ------------------------------------------------------------------
 
@@ -182,22 +188,36 @@ def evaluate(predict, examples, labels):
     return metrics.classification_metrics(true_ids, probabilities, labels.labels)
 
 
+def validate(model, config, data, meta):
+    return evaluate(keras_scorer(model, meta), data.validation, data.labels)
+
+
+def evaluate_file(predict, config, path, meta):
+    return evaluate(predict, read_labelled(config, path), LabelSet(meta["labels"]))
+
+
 def evaluation_report(result, folder):
     """Writes what `evaluate` found as pictures: the confusion matrix."""
     metrics.plot_confusion_matrix(result, folder / "confusion_matrix.png")
 
 
-def keras_predictor(model):
+def keras_scorer(model, meta):
     return lambda texts: model.predict(tf.constant(texts), verbose=0)
 
 
-def saved_model_predictor(signature):
-    return lambda texts: signature(**request(texts))["probabilities"].numpy()
+def saved_model_scorer(signatures, meta):
+    serve = signatures["serving_default"]
+    return lambda texts: serve(text=tf.constant(texts))["probabilities"].numpy()
 
 
-def request(texts):
-    """The serving inputs for a list of texts."""
-    return {"text": tf.constant(texts, dtype=tf.string)}
+def request(texts, options, meta):
+    """The serving signature and inputs for a list of texts."""
+    if options:
+        raise ConfigError(
+            f"options {sorted(options)} apply to generation models, not to "
+            "classification"
+        )
+    return "serving_default", {"text": tf.constant(texts, dtype=tf.string)}
 
 
 def format_prediction(text, outputs, index, meta, as_json):
@@ -226,8 +246,8 @@ def metadata(config, data, model):
 
 
 def serving(model, meta):
-    """The `serving_default` endpoint: `text` (tf.string) in; `label` and
-    `probabilities` out."""
+    """The endpoints to export and what they use: `serving_default` takes
+    `text` (tf.string) and gives `label` and `probabilities`."""
     labels = tf.constant(meta["labels"])
 
     def serve(text):
@@ -237,7 +257,8 @@ def serving(model, meta):
             "probabilities": probabilities,
         }
 
-    return serve, [tf.TensorSpec([None], tf.string, name="text")]
+    signature = [tf.TensorSpec([None], tf.string, name="text")]
+    return [("serving_default", serve, signature)], [model]
 
 
 def verification_requests(config):
@@ -245,6 +266,6 @@ def verification_requests(config):
     a text longer than sequence_length and an out-of-vocabulary one."""
     long_text = " ".join(["word"] * (2 * config["sequence_length"] + 3))
     return [
-        {"text": ["a first example", "", "zzqxj vvkpt"]},
-        {"text": [long_text, "another example text", "x", "y z", "the end"]},
+        ("serving_default", {"text": ["a first example", "", "zzqxj vvkpt"]}),
+        ("serving_default", {"text": [long_text, "another text", "x", "y z", "end"]}),
     ]

@@ -149,7 +149,7 @@ def test_info_describes_the_export(exported):
     fields = dict(line.split(": ", 1) for line in plain.stdout.splitlines())
     assert fields["task"] == "classification"
     assert json.loads(fields["labels"]) == LABELS
-    signature = json.loads(fields["signature"])["serving_default"]
+    signature = json.loads(fields["signatures"])["serving_default"]
     assert signature["inputs"] == {"text": "string [None]"}
     assert signature["outputs"] == {
         "label": "string [None]",
@@ -158,7 +158,7 @@ def test_info_describes_the_export(exported):
     result = run(["info", str(exported), "--json"])
     assert result.returncode == 0, result.stderr
     details = json.loads(result.stdout)
-    assert details["signature"]["serving_default"] == signature
+    assert details["signatures"]["serving_default"] == signature
     assert details["rnnkit_version"] == rnnkit.__version__
     assert details["hyperparameters"]["units"] == 8
 

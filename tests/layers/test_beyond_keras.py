@@ -140,3 +140,35 @@ def test_gate_readout_does_not_advance_stateful_states():
     layer.gate_activations(x)
     for variable, value in zip(layer.states, before):
         np.testing.assert_array_equal(variable, value)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_call_with_states_then_stepping_the_cell_continues_the_sequence(kind):
+    # Encoding a prefix with the layer, then feeding the cell one step at a
+    # time, gives the same states as running the whole sequence at once.
+    layer = rnnkit_layers.get_layer(kind, 4, return_sequences=True, stateful=False)
+    x = random_inputs()
+    full, full_states = layer.call_with_states(x)
+    prefix, states = layer.call_with_states(x[:, :4])
+    np.testing.assert_allclose(prefix, np.asarray(full)[:, :4], atol=1e-6)
+    for t in range(4, 6):
+        output, states = layer.cell(x[:, t], states)
+        np.testing.assert_allclose(output, np.asarray(full)[:, t], atol=1e-5)
+    for a, b in zip(states, full_states):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_call_with_states_masks_right_padding():
+    layer = rnnkit_layers.GRU(4, return_sequences=True)
+    x = random_inputs()
+    mask = np.ones((3, 6), bool)
+    mask[0, 3:] = False
+    outputs, states = layer.call_with_states(x, mask=mask)
+    short, short_states = layer.call_with_states(x[:1, :3])
+    # The last output of a padded row is its output at its last real step.
+    np.testing.assert_allclose(
+        np.asarray(outputs)[0, -1], np.asarray(short)[0, -1], atol=1e-6
+    )
+    np.testing.assert_allclose(
+        np.asarray(states[0])[0], np.asarray(short_states[0])[0], atol=1e-6
+    )

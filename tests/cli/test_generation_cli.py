@@ -1,0 +1,136 @@
+"""The generation workflow through the CLI: new, train, export, generate."""
+
+import json
+
+import pytest
+from cli_support import one_error_line, run
+
+PATTERN = "abc abd abe. " * 80
+SMALL = [
+    "--epochs",
+    "2",
+    "--set",
+    "units=16",
+    "--set",
+    "embedding_dim=8",
+    "--set",
+    "sequence_length=16",
+    "--set",
+    "stride=8",
+    "--set",
+    "sample_length=10",
+]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("generation_cli")
+    (root / "text.txt").write_text(PATTERN)
+    task = root / "task"
+    assert run(["new", "generation", str(task)]).returncode == 0
+    trained = run(["train", str(task), "--data", str(root / "text.txt"), *SMALL])
+    assert trained.returncode == 0, trained.stderr
+    assert "validation: loss " in trained.stdout and "perplexity" in trained.stdout
+    result = run(["export", str(task), "--out", str(root / "out")])
+    assert result.returncode == 0, result.stderr
+    return root, result.stdout.strip()
+
+
+@pytest.mark.slow
+def test_generate_with_options_and_defaults(exported):
+    root, path = exported
+    result = run(
+        [
+            "generate",
+            path,
+            "abc",
+            "",
+            "--max-length",
+            "7",
+            "--seed",
+            "3",
+            "--top-k",
+            "4",
+            "--top-p",
+            "0.9",
+            "--temperature",
+            "0.7",
+            "--json",
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["prompt"] for row in rows] == ["abc", ""]
+    assert rows[0]["text"].startswith("abc") and len(rows[0]["text"]) == 10
+    assert len(rows[1]["text"]) == 7
+    again = run(
+        [
+            "generate",
+            path,
+            "abc",
+            "",
+            "--max-length",
+            "7",
+            "--seed",
+            "3",
+            "--top-k",
+            "4",
+            "--top-p",
+            "0.9",
+            "--temperature",
+            "0.7",
+            "--json",
+        ]
+    )
+    assert again.stdout == result.stdout  # same seed, same text
+    defaults = run(["predict", path], input="ab\n")
+    assert defaults.returncode == 0 and len(defaults.stdout.rstrip("\n")) == 12
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--temperature", "0"], "greedy"),
+        (["--top-p", "1.5"], "top_p must be in (0, 1]"),
+        (["--top-k", "-2"], "top_k must be >= 0"),
+        (["--max-length", "0"], "max_length"),
+    ],
+)
+def test_bad_generation_options_are_one_line_errors(exported, flags, message):
+    line = one_error_line(run(["generate", exported[1], "abc", *flags]), "generate")
+    assert message in line
+
+
+@pytest.mark.slow
+def test_evaluate_and_info(exported):
+    root, path = exported
+    (root / "held_out.txt").write_text(PATTERN[:400])
+    result = run(["evaluate", path, "--data", str(root / "held_out.txt"), "--json"])
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert metrics["tokens"] == 400 and metrics["bits_per_char"] > 0
+    info = json.loads(run(["info", path, "--json"]).stdout)
+    assert set(info["signatures"]) == {"serving_default", "prompt_only", "score"}
+    inputs = info["signatures"]["serving_default"]["inputs"]
+    assert inputs == {
+        "prompt": "string [None]",
+        "max_length": "int32 []",
+        "temperature": "float32 []",
+        "top_k": "int32 []",
+        "top_p": "float32 []",
+        "seed": "int32 []",
+    }
+
+
+@pytest.mark.slow
+def test_options_on_a_classifier_are_refused(tmp_path):
+    from cli_support import TINY, examples, write_csv
+
+    task = tmp_path / "clf"
+    run(["new", "classification", str(task)])
+    data = write_csv(tmp_path / "d.csv", examples())
+    assert run(["train", str(task), "--data", str(data), *TINY]).returncode == 0
+    path = run(["export", str(task), "--out", str(tmp_path / "out")]).stdout.strip()
+    line = one_error_line(run(["predict", path, "x", "--top-k", "3"]), "predict")
+    assert "apply to generation models" in line
