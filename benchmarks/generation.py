@@ -17,14 +17,13 @@ untrained weights (speed does not depend on them). Repetitions interleave
 
 import argparse
 import os
-import statistics
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from timing import interleaved_medians  # noqa: E402
 
 from rnnkit.templates import export, tasks  # noqa: E402
 from rnnkit.templates.language_model import TextGenerator, Vocabulary  # noqa: E402
@@ -134,16 +133,9 @@ def main(argv=None):
                 generator, prompts, args.tokens
             ),
         }
-        for run in contenders.values():  # trace and warm up outside the timing
-            run()
-        seconds = {name: [] for name in contenders}
-        for _ in range(args.repeats):
-            for name, run in contenders.items():
-                start = time.perf_counter()
-                run()
-                seconds[name].append(time.perf_counter() - start)
+        seconds = interleaved_medians(contenders, args.repeats)
     produced = args.batch * args.tokens
-    rates = {name: produced / statistics.median(s) for name, s in seconds.items()}
+    rates = {name: produced / s for name, s in seconds.items()}
     config = meta["hyperparameters"]
     print(
         f"{args.batch} prompts x {args.tokens} tokens, {config['cell']} "

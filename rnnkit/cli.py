@@ -34,7 +34,9 @@ def _target_help(parser):
 
 def _add_new(subparsers):
     parser = subparsers.add_parser("new", help="copy a task template into a folder")
-    parser.add_argument("task", help="the template: classification or generation")
+    parser.add_argument(
+        "task", help="the template: classification, generation or translation"
+    )
     parser.add_argument("dir", help="the folder to create")
     parser.add_argument(
         "--force", action="store_true", help="write into a non-empty folder"
@@ -89,7 +91,17 @@ def cmd_train(args):
     return 0
 
 
-SUMMARY_KEYS = ("accuracy", "macro_f1", "loss", "perplexity", "bits_per_token")
+SUMMARY_KEYS = (
+    "accuracy",
+    "macro_f1",
+    "loss",
+    "perplexity",
+    "bits_per_token",
+    "bleu",
+    "chrf",
+    "exact_match",
+    "token_error_rate",
+)
 
 
 def summary(metrics):
@@ -173,7 +185,8 @@ def _add_predict(subparsers):
         parser.add_argument("texts", nargs="*", help="texts; none: read stdin")
         parser.add_argument("--json", action="store_true", help="JSON lines")
         options = parser.add_argument_group(
-            "generation options (without any: the export's prompt_only defaults)"
+            "decoding options (generation: without any, the prompt_only defaults; "
+            "translation: --beam-width and --max-length)"
         )
         options.add_argument("--max-length", type=int, help="tokens to generate")
         options.add_argument("--temperature", type=float, help="> 0; 1 is neutral")
@@ -183,16 +196,18 @@ def _add_predict(subparsers):
         options.add_argument(
             "--greedy", action="store_true", help="the likeliest tokens"
         )
+        options.add_argument("--beam-width", type=int, help="translation: beam search")
         parser.set_defaults(handler=cmd_predict)
 
 
-GENERATION_OPTIONS = ("max_length", "temperature", "top_k", "top_p", "seed")
+# Decoding options; each task checks which apply to it.
+DECODING_OPTIONS = ("max_length", "temperature", "top_k", "top_p", "seed", "beam_width")
 
 
 def cmd_predict(args):
     from rnnkit.templates import workflow
 
-    options = {k: getattr(args, k) for k in GENERATION_OPTIONS}
+    options = {k: getattr(args, k) for k in DECODING_OPTIONS}
     options = {k: v for k, v in options.items() if v is not None}
     if args.greedy:
         options["greedy"] = True
@@ -201,6 +216,27 @@ def cmd_predict(args):
         return 0
     for result in workflow.predict(args.saved_model, texts, args.json, options):
         print(json.dumps(result) if args.json else result)
+    return 0
+
+
+def _add_attention(subparsers):
+    parser = subparsers.add_parser(
+        "attention",
+        help="plot a translation's attention weights as a PNG",
+        description="Translates TEXT with a translation SavedModel and saves "
+        "its attention weights (target tokens by source tokens). " + TRUST,
+    )
+    parser.add_argument("saved_model")
+    parser.add_argument("text")
+    parser.add_argument("--out", default="attention.png", help="the PNG to write")
+    parser.set_defaults(handler=cmd_attention)
+
+
+def cmd_attention(args):
+    from rnnkit.templates import workflow
+
+    translation = workflow.plot_attention(args.saved_model, args.text, args.out)
+    print(f"{translation}\n{args.out}")
     return 0
 
 
@@ -285,6 +321,7 @@ def build_parser():
         _add_evaluate,
         _add_export,
         _add_predict,
+        _add_attention,
         _add_info,
         _add_demo,
     ):

@@ -90,7 +90,7 @@ def next_tokens(logits, temperature, top_k, top_p, seed, step, greedy=False):
     return draw[:, 0]
 
 
-def decode(step, logits, states, max_length, choose, end_id=-1, pad_id=0):
+def decode(step, logits, states, max_length, choose, end_id=-1, pad_id=0, extra=None):
     """Runs `max_length` decoding steps; returns `(batch, max_length)` ids.
 
     Args:
@@ -101,32 +101,109 @@ def decode(step, logits, states, max_length, choose, end_id=-1, pad_id=0):
         choose: `choose(logits, step) -> tokens`, e.g. `next_tokens`.
         end_id: A token that ends a row (-1: none); it is kept, and the row's
             later positions hold `pad_id`.
+        extra: The dtype of a third output of `step` to collect at every
+            step (e.g. attention weights); `decode` then returns
+            `(ids, extras)`, the extras stacked on axis 1.
     """
     batch = tf.shape(logits)[0]
     tokens = tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=[None])
+    extras = () if extra is None else tf.TensorArray(extra, size=0, dynamic_size=True)
     finished = tf.zeros([batch], tf.bool)
 
-    def body(t, logits, states, finished, tokens):
+    def body(t, logits, states, finished, tokens, extras):
         # pluck the last logits and pick the next token
         chosen = choose(logits, t)
         # stop finished rows
         chosen = tf.where(finished, pad_id, chosen)
         finished = finished | tf.equal(chosen, end_id)
         tokens = tokens.write(t, chosen)
-        logits, states = step(chosen, states)
-        return t + 1, logits, states, finished, tokens
+        if extra is None:
+            logits, states = step(chosen, states)
+        else:
+            logits, states, extra_t = step(chosen, states)
+            extras = extras.write(t, extra_t)
+        return t + 1, logits, states, finished, tokens, extras
 
-    *_, tokens = tf.while_loop(
-        lambda t, _logits, _states, finished, _tokens: (
-            (t < max_length) & ~tf.reduce_all(finished)
-        ),
+    *_, tokens, extras = tf.while_loop(
+        lambda t, *rest: (t < max_length) & ~tf.reduce_all(rest[2]),
         body,
-        (tf.constant(0), logits, states, finished, tokens),
+        (tf.constant(0), logits, states, finished, tokens, extras),
         maximum_iterations=max_length,
     )
-    produced = tf.transpose(tokens.stack())  # (batch, produced)
-    return tf.pad(
-        produced,
-        [[0, 0], [0, max_length - tf.shape(produced)[1]]],
-        constant_values=pad_id,
+    ids = pad_to(tf.transpose(tokens.stack()), max_length, pad_id)
+    if extra is None:
+        return ids
+    stacked = extras.stack()  # (steps, batch, ...)
+    order = tf.concat([[1, 0], tf.range(2, tf.rank(stacked))], 0)
+    return ids, tf.transpose(stacked, order)
+
+
+def pad_to(ids, length, pad_id=0):
+    """Right-pads `(batch, n)` ids to `(batch, length)`."""
+    return tf.pad(ids, [[0, 0], [0, length - tf.shape(ids)[1]]], constant_values=pad_id)
+
+
+def length_penalty(lengths, alpha):
+    """GNMT's ((5 + length) / 6) ** alpha: dividing summed log-probabilities
+    by it keeps beam search from simply favouring short hypotheses."""
+    return ((5.0 + tf.cast(lengths, tf.float32)) / 6.0) ** alpha
+
+
+def beam_search(
+    step, logits, states, max_length, beam_width, alpha, end_id, banned=(), pad_id=0
+):
+    """The best of `beam_width` beams per row, `(batch, max_length)` ids, by
+    length-normalised log-probability; in the graph.
+
+    `states` is a nested structure of `(batch, ...)` tensors; `step` works on
+    `batch * beam_width` rows. A finished beam keeps its score and grows only
+    padding. `banned` ids are never produced.
+    """
+    batch, vocabulary = tf.shape(logits)[0], tf.shape(logits)[1]
+    width = beam_width
+    never = tf.reduce_sum(tf.one_hot([pad_id, *banned], vocabulary), 0) > 0
+    only_pad = tf.where(tf.range(vocabulary) == pad_id, 0.0, -float("inf"))
+
+    def log_probs(logits, finished):
+        scores = tf.where(never, -float("inf"), tf.nn.log_softmax(logits))
+        return tf.where(finished[..., None], only_pad, scores)
+
+    def tile(x):
+        return tf.repeat(x, width, axis=0)  # (batch * width, ...)
+
+    states = tf.nest.map_structure(tile, states)
+    finished = tf.zeros([batch, width], tf.bool)
+    # Only the first beam is live at first, so the beams do not start equal.
+    scores = tf.concat([tf.zeros([batch, 1]), tf.fill([batch, width - 1], -1e9)], 1)
+    lengths = tf.zeros([batch, width], tf.int32)
+    sequences = tf.zeros([batch, width, max_length], tf.int32)
+    step_scores = log_probs(tf.reshape(tile(logits), [batch, width, -1]), finished)
+
+    def body(t, step_scores, states, scores, finished, lengths, sequences):
+        # extend every beam by every token; keep the best `width` of each row
+        candidates = tf.reshape(scores[..., None] + step_scores, [batch, -1])
+        scores, flat = tf.math.top_k(candidates, k=width)
+        parent, token = flat // vocabulary, flat % vocabulary
+
+        def follow(x):
+            return tf.gather(x, parent, batch_dims=1)
+
+        lengths = follow(lengths) + tf.cast(~follow(finished), tf.int32)
+        finished = follow(finished) | tf.equal(token, end_id)
+        at_t = tf.equal(tf.range(max_length), t)
+        sequences = tf.where(at_t, token[..., None], follow(sequences))
+        rows = tf.reshape(parent + width * tf.range(batch)[:, None], [-1])
+        states = tf.nest.map_structure(lambda s: tf.gather(s, rows), states)
+        logits, states = step(tf.reshape(token, [-1]), states)
+        step_scores = log_probs(tf.reshape(logits, [batch, width, -1]), finished)
+        return t + 1, step_scores, states, scores, finished, lengths, sequences
+
+    *_, scores, finished, lengths, sequences = tf.while_loop(
+        lambda t, *rest: (t < max_length) & ~tf.reduce_all(rest[3]),
+        body,
+        (tf.constant(0), step_scores, states, scores, finished, lengths, sequences),
+        maximum_iterations=max_length,
     )
+    normalised = scores / length_penalty(tf.maximum(lengths, 1), alpha)
+    best = tf.argmax(normalised, axis=-1, output_type=tf.int32)
+    return tf.gather(sequences, best, batch_dims=1)

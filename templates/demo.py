@@ -16,13 +16,24 @@ SAMPLES = {
         "Never eat more than you can lift.",
     ],
     "generation": ["", "LAWYER, n.", "PHILOSOPHY, n."],
+    "translation": ["Where is the station?", "I am very tired.", "That is no news."],
 }
 # Sampled, not greedy, and seeded so that the demo prints the same each time.
 OPTIONS = {"generation": {"max_length": 160, "temperature": 0.7, "seed": 1}}
 
 
 def headline(metrics):
-    keys = ("accuracy", "macro_f1", "loss", "perplexity", "bits_per_token")
+    keys = (
+        "accuracy",
+        "macro_f1",
+        "loss",
+        "perplexity",
+        "bits_per_token",
+        "bleu",
+        "chrf",
+        "exact_match",
+        "token_error_rate",
+    )
     return ", ".join(f"{k} {metrics[k]:.4g}" for k in keys if k in metrics)
 
 

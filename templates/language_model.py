@@ -25,26 +25,29 @@ def split_tokens(text, tokenization):
 
 
 class Vocabulary:
-    """The `size` most frequent tokens after the three reserved ids."""
+    """The `size` most frequent tokens after the `special` reserved ones
+    (padding and unknown first, always)."""
 
-    def __init__(self, tokens):
-        self.tokens = [t for t in tokens if t not in SPECIAL]
-        self.ids = {token: i + len(SPECIAL) for i, token in enumerate(self.tokens)}
+    def __init__(self, tokens, special=SPECIAL):
+        self.special = tuple(special)
+        self.tokens = [t for t in tokens if t not in self.special]
+        offset = len(self.special)
+        self.ids = {token: i + offset for i, token in enumerate(self.tokens)}
 
     @classmethod
-    def build(cls, tokens, size):
+    def build(cls, tokens, size, special=SPECIAL):
         counts = collections.Counter(tokens)
         ranked = sorted(counts, key=lambda token: (-counts[token], token))
-        return cls(ranked[: max(0, size - len(SPECIAL))])
+        return cls(ranked[: max(0, size - len(special))], special)
 
     def __len__(self):
-        return len(self.tokens) + len(SPECIAL)
+        return len(self.tokens) + len(self.special)
 
     def encode(self, tokens):
         return np.array([self.ids.get(t, UNK) for t in tokens], dtype="int32")
 
     def all_tokens(self):
-        return [*SPECIAL, *self.tokens]
+        return [*self.special, *self.tokens]
 
 
 class TextGenerator:

@@ -64,3 +64,64 @@ def plot_confusion_matrix(metrics, path):
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def edit_distance(a, b):
+    """Levenshtein distance between two token lists."""
+    previous = list(range(len(b) + 1))
+    for i, token in enumerate(a, 1):
+        current = [i]
+        for j, other in enumerate(b, 1):
+            current.append(
+                min(
+                    previous[j] + 1,
+                    current[j - 1] + 1,
+                    previous[j - 1] + (token != other),
+                )
+            )
+        previous = current
+    return previous[-1]
+
+
+def translation_metrics(hypotheses, references, tokenize):
+    """Corpus BLEU and chrF (sacrebleu, case-insensitive: the word models
+    lower-case), exact match and token error rate over `tokenize`'s tokens."""
+    import sacrebleu
+
+    hyp_tokens, ref_tokens = tokenize(hypotheses), tokenize(references)
+    errors = sum(edit_distance(h, r) for h, r in zip(hyp_tokens, ref_tokens))
+    reference_length = sum(len(r) for r in ref_tokens)
+    return {
+        "bleu": sacrebleu.BLEU(lowercase=True)
+        .corpus_score(hypotheses, [references])
+        .score,
+        "chrf": sacrebleu.CHRF(lowercase=True)
+        .corpus_score(hypotheses, [references])
+        .score,
+        "exact_match": float(np.mean([h == r for h, r in zip(hyp_tokens, ref_tokens)])),
+        "token_error_rate": errors / max(reference_length, 1),
+        "examples": len(references),
+    }
+
+
+def plot_attention(weights, source_tokens, target_tokens, path):
+    """Saves `(target steps, source tokens)` attention weights as a PNG,
+    padding cut off."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    source = [t for t in source_tokens if t]
+    target = [t for t in target_tokens if t] or ["(empty)"]
+    weights = np.asarray(weights)[: len(target), : len(source)]
+    size = (1.5 + 0.5 * len(source), 1.2 + 0.4 * len(target))
+    figure, axes = plt.subplots(figsize=size)
+    axes.imshow(weights, cmap="viridis", vmin=0.0, aspect="auto")
+    axes.set_xticks(range(len(source)), source, rotation=60, ha="right")
+    axes.set_yticks(range(len(target)), target)
+    axes.set_xlabel("source")
+    axes.set_ylabel("translation")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

@@ -16,7 +16,7 @@ from rnnkit.templates import config as settings
 from rnnkit.templates.errors import RnnkitError
 
 TEMPLATES = pathlib.Path(__file__).resolve().parent
-BUILT_IN = ("classification", "generation")
+BUILT_IN = ("classification", "generation", "translation")
 COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "runs", "tuning")
 
 

@@ -183,3 +183,23 @@ def info(saved_model):
             if k in meta
         },
     }
+
+
+def plot_attention(saved_model, text, path):
+    """Translates `text` and saves its attention weights as a PNG."""
+    import tensorflow as tf
+
+    from rnnkit.templates import metrics
+
+    signatures, meta = export.load(saved_model)
+    if "attention" not in signatures:
+        raise RnnkitError(f"{saved_model}: a {meta['task']} model has no attention")
+    outputs = signatures["attention"](text=tf.constant([text], dtype=tf.string))
+    decoded = {k: v.numpy()[0] for k, v in outputs.items()}
+    metrics.plot_attention(
+        decoded["attention"],
+        [t.decode() for t in decoded["source_tokens"]],
+        [t.decode() for t in decoded["target_tokens"]],
+        path,
+    )
+    return decoded["translation"].decode()

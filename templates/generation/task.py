@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from rnnkit.layers import CELL_TYPES, get_layer
 from rnnkit.templates import config as settings
-from rnnkit.templates import decoding, text_files, vectorize
+from rnnkit.templates import decoding, search_space, text_files, vectorize
 from rnnkit.templates.errors import ConfigError, DataError
 from rnnkit.templates.language_model import BOS, TextGenerator, Vocabulary, split_tokens
 from rnnkit.templates.training import optimizer
@@ -162,26 +162,7 @@ def data_summary(data):
 
 def hyperparameters(hp, config):
     """The search space for `rnnkit tune`; every default is the config's."""
-    cell = hp.Choice("cell", list(CELL_TYPES), default=config["cell"])
-    chosen = {
-        "cell": cell,
-        "units": hp.Int("units", 32, 512, sampling="log", default=config["units"]),
-        "layers": hp.Int("layers", 1, 3, default=config["layers"]),
-        "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1, default=config["dropout"]),
-        "learning_rate": hp.Float(
-            "learning_rate", 1e-4, 1e-2, sampling="log", default=config["learning_rate"]
-        ),
-        "embedding_dim": hp.Int(
-            "embedding_dim", 8, 256, sampling="log", default=config["embedding_dim"]
-        ),
-    }
-    with hp.conditional_scope("cell", ["gru"]):
-        if cell == "gru":
-            chosen["reset_after"] = hp.Boolean("reset_after", default=True)
-    with hp.conditional_scope("cell", ["lstm"]):
-        if cell == "lstm":
-            chosen["unit_forget_bias"] = hp.Boolean("unit_forget_bias", default=True)
-    return chosen
+    return search_space.recurrent(hp, config, units=(32, 512))
 
 
 def build_model(config, data):

@@ -1,0 +1,205 @@
+"""The translation template: parallel data, seq2seq decoding in the graph."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+import sacrebleu
+import tensorflow as tf
+
+from rnnkit.templates import export, metrics, parallel_text, seq2seq, tasks, workflow
+from rnnkit.templates.errors import ConfigError, DataError
+
+REVERSE = {
+    "epochs": 15,
+    "units": 48,
+    "embedding_dim": 16,
+    "source_tokenization": "character",
+    "target_tokenization": "character",
+    "source_length": 10,
+    "target_length": 10,
+    "learning_rate": 0.01,
+    "patience": 15,
+    "bidirectional": True,
+}
+
+
+def reversal_tsv(path, count=2000, seed=0):
+    rng = random.Random(seed)
+    with open(path, "w") as file:
+        for _ in range(count):
+            word = "".join(rng.choice("abcdefgh") for _ in range(rng.randint(3, 7)))
+            file.write(f"{word}\t{word[::-1]}\textra column\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A character model that learned to reverse strings, and its export."""
+    root = tmp_path_factory.mktemp("translation")
+    folder = tasks.copy_template("translation", root / "task")
+    data = reversal_tsv(root / "reverse.tsv")
+    run = workflow.train(folder, data, REVERSE, verbose=0)
+    path = workflow.export_run(folder, out=root / "saved_models")
+    model = workflow.load_keras_model(run / "model.keras")
+    translator = tasks.built_in("translation").translator(
+        model, export.read_metadata(path)
+    )
+    return run, path, translator
+
+
+def test_word_tokens_lower_case_and_split_punctuation():
+    tokens = seq2seq.tokenize_texts(["Grüße, Welt! Don't stop."], "word")
+    assert tokens == [["grüße", ",", "welt", "!", "don't", "stop", "."]]
+    text = seq2seq.detokenize(
+        tf.constant([["grüße", ",", "welt", "!", "", ""]]), "word"
+    )
+    assert text.numpy()[0].decode() == "grüße, welt!"
+
+
+def test_tsv_pairs_ignore_extra_columns_and_skip_empty_lines(tmp_path):
+    path = tmp_path / "p.tsv"
+    path.write_text("hello\thallo\tnote\n\n \tleer\nbye\ttschüss\n")
+    pairs = parallel_text.read_pairs(path)
+    assert pairs.texts == ["hello", "bye"] and pairs.labels == ["hallo", "tschüss"]
+    assert pairs.skipped == 2
+
+
+def test_line_without_a_tab_is_named(tmp_path):
+    path = tmp_path / "p.tsv"
+    path.write_text("hello\thallo\nno tab here\n")
+    with pytest.raises(DataError, match=r"p.tsv, line 2: expected source<TAB>target"):
+        parallel_text.read_pairs(path)
+
+
+def test_unequal_aligned_files_give_both_counts(tmp_path):
+    (tmp_path / "en.txt").write_text("one\ntwo\nthree\n")
+    (tmp_path / "de.txt").write_text("eins\nzwei\n")
+    with pytest.raises(DataError, match=r"en.txt has 3 lines but .*de.txt has 2"):
+        parallel_text.read_pairs(tmp_path / "en.txt", tmp_path / "de.txt")
+    (tmp_path / "de.txt").write_text("eins\nzwei\ndrei\n")
+    pairs = parallel_text.read_pairs(tmp_path / "en.txt", tmp_path / "de.txt")
+    assert pairs.labels == ["eins", "zwei", "drei"]
+
+
+def test_metrics_equal_sacrebleu_on_a_fixed_example():
+    hypotheses = ["the cat is on the mat .", "a dog", "hello there"]
+    references = ["The cat is on the mat.", "The dog barks.", "hello there"]
+    result = metrics.translation_metrics(
+        hypotheses, references, lambda t: seq2seq.tokenize_texts(t, "word")
+    )
+    bleu = sacrebleu.BLEU(lowercase=True).corpus_score(hypotheses, [references])
+    chrf = sacrebleu.CHRF(lowercase=True).corpus_score(hypotheses, [references])
+    assert result["bleu"] == pytest.approx(bleu.score)
+    assert result["chrf"] == pytest.approx(chrf.score)
+    assert result["exact_match"] == pytest.approx(2 / 3)
+    # "a dog" against "the dog barks .": two substitutions/insertions... 3 edits
+    assert result["token_error_rate"] == pytest.approx(3 / (7 + 4 + 2))
+
+
+def test_edit_distance():
+    assert metrics.edit_distance(list("kitten"), list("sitting")) == 3
+    assert metrics.edit_distance([], ["a", "b"]) == 2
+
+
+@pytest.mark.slow
+def test_learns_to_reverse_strings(trained):
+    run = trained[0]
+    validation = json.loads((run / "metrics.json").read_text())
+    assert validation["exact_match"] >= 0.9
+    assert validation["token_error_rate"] <= 0.05
+
+
+WORDS = ["abc", "hgfedcb", "", "zzq", "aaaaaaaaaaaaaaa", "dca"]
+
+
+def decode_texts(translator, ids):
+    return [
+        t.decode()
+        for t in translator.text(translator.source_ids(tf.constant(WORDS)), ids).numpy()
+    ]
+
+
+@pytest.mark.slow
+def test_saved_model_greedy_equals_keras_greedy_token_for_token(trained):
+    _, path, translator = trained
+    source_ids = translator.source_ids(tf.constant(WORDS))
+    keras_ids = translator.greedy(source_ids, 10).numpy()
+    signatures, _ = export.load(path)
+    served = signatures["attention"](text=tf.constant(WORDS))
+    served_tokens = served["target_tokens"].numpy()
+    expected = tf.gather(translator.target_tokens, keras_ids).numpy()
+    np.testing.assert_array_equal(served_tokens, expected)
+    texts = signatures["serving_default"](text=tf.constant(WORDS))[
+        "translation"
+    ].numpy()
+    assert [t.decode() for t in texts] == decode_texts(translator, keras_ids)
+    assert texts[2] == b""  # an empty input gives an empty translation
+
+
+@pytest.mark.slow
+def test_beam_width_one_is_greedy_and_beams_never_score_worse(trained):
+    translator = trained[2]
+    source_ids = translator.source_ids(tf.constant(WORDS))
+    greedy = translator.greedy(source_ids, 10)
+    np.testing.assert_array_equal(translator.beam(source_ids, 10, 1), greedy)
+    greedy_score = translator.log_probability(source_ids, greedy).numpy()
+    for width in (2, 4):
+        chosen = translator.search(source_ids, 10, tf.constant(width))
+        score = translator.log_probability(source_ids, chosen).numpy()
+        assert np.all(score >= greedy_score - 1e-6), (width, score, greedy_score)
+        assert len(decode_texts(translator, chosen)) == len(WORDS)
+
+
+@pytest.mark.slow
+def test_saved_model_translate_signature_and_bad_options(trained):
+    path = trained[1]
+    signatures, _ = export.load(path)
+    translate = signatures["translate"]
+    text = tf.constant(["abc", ""])
+    out = translate(text=text, beam_width=tf.constant(3), max_length=tf.constant(10))
+    assert out["translation"].numpy()[1] == b""
+    for beam_width, max_length, message in [
+        (0, 5, "beam_width must be >= 1"),
+        (2, 0, "max_length must be >= 1"),
+    ]:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            translate(
+                text=text,
+                beam_width=tf.constant(beam_width),
+                max_length=tf.constant(max_length),
+            )
+    with pytest.raises(ConfigError, match=r"beam_width must be in 1..16. Received: 0"):
+        workflow.predict(path, ["abc"], options={"beam_width": 0})
+    with pytest.raises(ConfigError, match=r"max_length must be in 1..2048"):
+        workflow.predict(path, ["abc"], options={"max_length": 0})
+    assert workflow.predict(path, ["abcd"], options={"beam_width": 4}) == ["dcba"]
+
+
+@pytest.mark.slow
+def test_attention_plot(trained, tmp_path):
+    translation = workflow.plot_attention(trained[1], "abcde", tmp_path / "a.png")
+    assert translation == "edcba"
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attention", ["multiplicative", "none"])
+def test_other_attention_kinds_and_aligned_files_train(tmp_path, attention):
+    folder = tasks.copy_template("translation", tmp_path / "task")
+    (tmp_path / "en.txt").write_text("the cat .\na dog !\n" * 20)
+    (tmp_path / "de.txt").write_text("die katze .\nein hund !\n" * 20)
+    overrides = {
+        **REVERSE,
+        "epochs": 1,
+        "attention": attention,
+        "bidirectional": False,
+        "source_tokenization": "word",
+        "target_tokenization": "word",
+        "target_data": str(tmp_path / "de.txt"),
+    }
+    run = workflow.train(folder, tmp_path / "en.txt", overrides, verbose=0)
+    path = workflow.export_run(folder, out=tmp_path / "saved_models")
+    assert len(workflow.predict(path, ["the dog ."])) == 1
+    assert json.loads((run / "metrics.json").read_text())["train_pairs"] == 36

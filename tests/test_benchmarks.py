@@ -1,0 +1,58 @@
+"""The benchmark scripts run and print their tables (tiny sizes: what they
+measure is for people to read, not for tests to time)."""
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "script,args,header",
+    [
+        (
+            "layers.py",
+            [
+                "--kinds",
+                "gru",
+                "--batch",
+                "4",
+                "--timesteps",
+                "5",
+                "--features",
+                "3",
+                "--units",
+                "4",
+                "--batches",
+                "1",
+                "--repeats",
+                "1",
+            ],
+            "| kind | phase |",
+        ),
+        (
+            "generation.py",
+            ["--tokens", "4", "--batch", "2", "--repeats", "1"],
+            "| method | tokens/s |",
+        ),
+        (
+            "translation.py",
+            ["--batch", "2", "--repeats", "1"],
+            "| method | sentences/s |",
+        ),
+    ],
+)
+def test_benchmark_prints_its_table(script, args, header):
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = [line for line in result.stdout.splitlines() if line.startswith("|")]
+    assert table[0].startswith(header) and len(table) >= 3
