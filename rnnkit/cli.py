@@ -13,17 +13,15 @@ import os
 import sys
 
 import rnnkit
+from rnnkit import cli_diagnose, cli_tuning
 from rnnkit.templates.errors import RnnkitError
+from rnnkit.templates.errors import UsageError as UserError
 
 TRUST = (
     "Models are programs: load SavedModels and .keras files only from sources "
     "you trust (see TensorFlow's SECURITY.md)."
 )
 CELLS = ("rnn", "gru", "lstm")
-
-
-class UserError(RnnkitError):
-    """A bad command-line argument."""
 
 
 def _target_help(parser):
@@ -324,6 +322,8 @@ def build_parser():
         _add_attention,
         _add_info,
         _add_demo,
+        cli_diagnose.add_diagnose,
+        cli_tuning.add_tune,
     ):
         add(subparsers)
     return parser

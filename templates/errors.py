@@ -19,3 +19,7 @@ class ConfigError(RnnkitError, ValueError):
 
 class TrainingDiverged(RnnkitError):
     """The loss became NaN or infinite during training."""
+
+
+class UsageError(RnnkitError):
+    """A bad command-line argument."""

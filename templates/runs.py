@@ -22,15 +22,20 @@ def run_dir(task_dir, run_id):
     return pathlib.Path(task_dir) / RUNS / run_id
 
 
-def create(task_dir, config, run_id=None):
-    """A new run folder, or an existing incomplete one to resume."""
+def create(runs_folder, config, run_id=None, prefix=None):
+    """A new run folder in `runs_folder` (a task's `runs/`), or an existing
+    incomplete one to resume. New ids are a time stamp and the cell type,
+    after `prefix` if given."""
+    runs_folder = pathlib.Path(runs_folder)
     if run_id is None:
-        run_id = new_run_id(config)
-        suffix = 1
-        while run_dir(task_dir, run_id).exists():
+        stem = (
+            new_run_id(config) if prefix is None else f"{prefix}-{new_run_id(config)}"
+        )
+        run_id, suffix = stem, 1
+        while (runs_folder / run_id).exists():
             suffix += 1
-            run_id = f"{new_run_id(config)}-{suffix}"
-    folder = run_dir(task_dir, run_id)
+            run_id = f"{stem}-{suffix}"
+    folder = runs_folder / run_id
     if (folder / "metrics.json").exists():
         raise RnnkitError(
             f"{folder}: run {run_id!r} is already complete; pick a new id"

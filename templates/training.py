@@ -62,6 +62,23 @@ def read_history(run_dir):
     return {name: [float(row[name]) for row in rows] for name in names}
 
 
+def diverged(config, where):
+    """The error for a loss that became NaN or infinite at `where`, a
+    `StopOnNonFiniteLoss.where`: it names exploding gradients and remedies."""
+    epoch, batch, loss = where
+    rate, clipnorm = config["learning_rate"], config["clipnorm"]
+    clipping = (
+        f"clip harder with a smaller clipnorm (now {clipnorm})"
+        if clipnorm
+        else "turn gradient clipping on (--set clipnorm=1.0)"
+    )
+    return TrainingDiverged(
+        f"the loss became {loss} at epoch {epoch + 1}, batch {batch + 1}: "
+        f"exploding gradients. Lower learning_rate (now {rate:g}, e.g. --set "
+        f"learning_rate={rate / 10:g}) or {clipping}"
+    )
+
+
 def fit(
     model, train, validation, config, run_dir, monitor, mode, verbose="auto", extra=()
 ):
@@ -76,16 +93,5 @@ def fit(
         verbose=verbose,
     )
     if guard.where is not None:
-        epoch, batch, loss = guard.where
-        rate, clipnorm = config["learning_rate"], config["clipnorm"]
-        clipping = (
-            f"clip harder with a smaller clipnorm (now {clipnorm})"
-            if clipnorm
-            else "turn gradient clipping on (--set clipnorm=1.0)"
-        )
-        raise TrainingDiverged(
-            f"the loss became {loss} at epoch {epoch + 1}, batch {batch + 1}: "
-            f"exploding gradients. Lower learning_rate (now {rate}, e.g. --set "
-            f"learning_rate={rate / 10:g}) or {clipping}"
-        )
+        raise diverged(config, guard.where)
     return read_history(run_dir)

@@ -31,8 +31,20 @@ def load_keras_model(path):
         raise DataError(f"{path}: refused to load: {reason}") from None
 
 
-def train(target, data=None, overrides=None, run_id=None, verbose="auto"):
-    """Trains the task at `target`; returns the run folder."""
+def train(
+    target,
+    data=None,
+    overrides=None,
+    run_id=None,
+    verbose="auto",
+    runs_dir=None,
+    callbacks=(),
+):
+    """Trains the task at `target`; returns the run folder.
+
+    Runs go to `<task>/runs/` unless `runs_dir` says otherwise; `callbacks`
+    join the training's own (the comparison report times epochs with one).
+    """
     import keras
 
     task = tasks.locate(target)
@@ -42,7 +54,7 @@ def train(target, data=None, overrides=None, run_id=None, verbose="auto"):
     config = task.config(overrides)
     keras.utils.set_random_seed(config["seed"])
     data = task.module.read_data(config, task.folder)  # errors before any run
-    run = runs.create(task.workdir, config, run_id)
+    run = runs.create(runs_dir or task.workdir / runs.RUNS, config, run_id)
     settings.write(config, run / "config.toml")
     model = task.module.build_model(config, data)
     train_ds, validation_ds = task.module.datasets(config, data)
@@ -55,8 +67,14 @@ def train(target, data=None, overrides=None, run_id=None, verbose="auto"):
         task.module.MONITOR,
         task.module.MONITOR_MODE,
         verbose,
-        getattr(task.module, "training_callbacks", lambda config: [])(config),
+        [*getattr(task.module, "training_callbacks", lambda c: [])(config), *callbacks],
     )
+    return save_run(task, config, data, model, history, run)
+
+
+def save_run(task, config, data, model, history, run):
+    """Writes a trained model's run folder: the model, its history, metadata
+    and validation metrics. `rnnkit tune` saves its best trial with it."""
     model.save(run / "model.keras")
     atomic.write_json(run / "history.json", history)
     meta = {"task": task.kind, **task.module.metadata(config, data, model)}

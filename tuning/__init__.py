@@ -1,2 +1,6 @@
-"""Keras Tuner search over cell type and size, and the comparison report.
-The tuning machinery lands with a later issue."""
+"""Keras Tuner search over cell type and size (`rnnkit tune`), and the fair
+comparison of the cell types (`rnnkit compare`).
+
+The search space of each template is its `hyperparameters(hp, config)`, with
+ranges from the `[search]` table of its `config.toml`.
+"""

@@ -44,6 +44,7 @@ def check_config(config):
     settings.require(config, "epochs", minimum=1)
     settings.require(config, "batch_size", minimum=1)
     settings.require(config, "encoding_errors", allowed=text_files.ENCODING_ERRORS)
+    search_space.check(config)
 
 
 # Data -----------------------------------------------------------------------
@@ -105,10 +106,8 @@ def datasets(config, data):
 
 def hyperparameters(hp, config):
     """The search space for `rnnkit tune`; every default is the config's."""
-    chosen = search_space.recurrent(hp, config, units=(16, 256))
-    chosen["bidirectional"] = hp.Boolean(
-        "bidirectional", default=config["bidirectional"]
-    )
+    chosen = search_space.recurrent(hp, config)
+    chosen["bidirectional"] = search_space.choice(hp, config, "bidirectional")
     return chosen
 
 

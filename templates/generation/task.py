@@ -55,6 +55,7 @@ def check_config(config):
         config, "sample_length", minimum=1, maximum=decoding.MAX_LENGTH_CAP
     )
     settings.require(config, "sample_temperature", minimum=1e-3)
+    search_space.check(config)
 
 
 # Data -----------------------------------------------------------------------
@@ -162,7 +163,7 @@ def data_summary(data):
 
 def hyperparameters(hp, config):
     """The search space for `rnnkit tune`; every default is the config's."""
-    return search_space.recurrent(hp, config, units=(32, 512))
+    return search_space.recurrent(hp, config)
 
 
 def build_model(config, data):

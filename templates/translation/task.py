@@ -56,6 +56,7 @@ def check_config(config):
     settings.require(config, "dropout", minimum=0.0, maximum=0.9)
     settings.require(config, "validation_split", minimum=0.01, maximum=0.5)
     settings.require(config, "beam_width", minimum=1, maximum=seq2seq.MAX_BEAM_WIDTH)
+    search_space.check(config, {"attention": seq2seq.ATTENTION})
 
 
 # Data -----------------------------------------------------------------------
@@ -150,13 +151,9 @@ def data_summary(data):
 
 def hyperparameters(hp, config):
     """The search space for `rnnkit tune`; every default is the config's."""
-    chosen = search_space.recurrent(hp, config, units=(32, 512))
-    chosen["bidirectional"] = hp.Boolean(
-        "bidirectional", default=config["bidirectional"]
-    )
-    chosen["attention"] = hp.Choice(
-        "attention", list(seq2seq.ATTENTION), default=config["attention"]
-    )
+    chosen = search_space.recurrent(hp, config)
+    for name in ("bidirectional", "attention"):
+        chosen[name] = search_space.choice(hp, config, name)
     return chosen
 
 

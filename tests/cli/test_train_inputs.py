@@ -144,8 +144,8 @@ def test_train_refuses_an_unknown_set_key(tmp_path):
 
 def test_train_refuses_an_unknown_key_in_config_toml(tmp_path):
     task = new_task(tmp_path / "task")
-    with open(task / "config.toml", "a") as config:
-        config.write("hidden_units = 8\n")
+    config = task / "config.toml"
+    config.write_text("hidden_units = 8\n" + config.read_text())  # a top-level key
     data = write_csv(tmp_path / "data.csv", examples())
     line = one_error_line(run(["train", str(task), "--data", str(data)]), "train")
     assert f"{task / 'config.toml'}: unknown key `hidden_units`" in line

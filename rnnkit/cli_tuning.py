@@ -1,0 +1,97 @@
+"""The `rnnkit tune` and `rnnkit compare` commands."""
+
+from rnnkit.templates.errors import UsageError
+
+TUNER_NAMES = ("random", "bayesian", "hyperband", "grid")
+CELL_TYPES = ("rnn", "gru", "lstm")  # rnnkit.layers.CELL_TYPES, without importing Keras
+
+
+def parse_cells(text):
+    """`"rnn,gru"` to `["rnn", "gru"]`, each a known cell type, no repeats."""
+    cells = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = [c for c in cells if c not in CELL_TYPES]
+    if not cells or unknown or len(set(cells)) != len(cells):
+        raise UsageError(
+            f"--cells takes distinct cell types from {', '.join(CELL_TYPES)}, "
+            f"separated by commas. Received: --cells {text}"
+        )
+    return cells
+
+
+def _positive(args, *names):
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} must be at least 1. Received: {flag} {value}")
+
+
+def add_tune(subparsers):
+    parser = subparsers.add_parser(
+        "tune",
+        help="Keras Tuner search over cell type and size; the best becomes a run",
+        description="Searches the [search] space of the task's config.toml with "
+        "Keras Tuner, one progress line per trial. State, leaderboard "
+        "(tuning/leaderboard.md and .csv) and TensorBoard HParams logs "
+        "(tuning/logs) go to <dir>/tuning/; the best trial is saved as a run "
+        "folder that `rnnkit export` exports. Run the same command again to "
+        "resume an interrupted search.",
+    )
+    parser.add_argument(
+        "target", help="a task folder (made by `rnnkit new`) or a built-in task name"
+    )
+    parser.add_argument("--tuner", choices=TUNER_NAMES, help="default: [search] tuner")
+    parser.add_argument("--max-trials", type=int, help="trials to run (not hyperband)")
+    parser.add_argument("--epochs", type=int, help="epochs per trial at most")
+    parser.add_argument(
+        "--executions-per-trial", type=int, help="trainings per trial, averaged"
+    )
+    parser.add_argument("--data", help="training data (overrides the config's `data`)")
+    parser.add_argument("--seed", type=int, help="seeds the tuner and the weights")
+    parser.add_argument("--cells", help="cell types to search, e.g. gru,lstm")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any top-level config key (repeatable)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete this task's earlier search and start afresh",
+    )
+    parser.set_defaults(handler=cmd_tune)
+
+
+def _overrides(args):
+    import pathlib
+
+    from rnnkit.templates import config as settings
+
+    _positive(args, "max_trials", "epochs", "executions_per_trial")
+    overrides = settings.parse_assignments(args.set)
+    search = {}
+    for key in ("tuner", "max_trials", "epochs", "executions_per_trial"):
+        if getattr(args, key) is not None:
+            search[key] = getattr(args, key)
+    if args.cells is not None:
+        search["cells"] = parse_cells(args.cells)
+    if search:
+        overrides["search"] = search
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.data is not None:
+        overrides["data"] = str(pathlib.Path(args.data).resolve())
+    return overrides
+
+
+def cmd_tune(args):
+    from rnnkit.tuning.search import tune
+
+    result = tune(args.target, _overrides(args), args.overwrite)
+    print(
+        f"best {result.objective} {result.best_score:.4f} after {result.trials} "
+        f"trials\nleaderboard: {result.leaderboard}\nbest run: {result.best_run}"
+    )
+    return 0

@@ -1,0 +1,185 @@
+"""What `rnnkit tune` does when things go wrong, each fault made real: a
+killed process, changed data, truncated files, NaN losses, no tensorboard."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import tiny_tasks
+from test_search import leaderboard
+
+from rnnkit import cli
+from rnnkit.tuning import search as tuning
+from rnnkit.tuning.state import TuningStateError
+
+QUIET = {"print_fn": lambda line: None}
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def poison(folder, cells):
+    """Edits the task's own `task.py`, as a user might, so that models of
+    `cells` start with NaN output weights: their loss is NaN at once."""
+    with open(folder / "task.py", "a") as file:
+        file.write(
+            f"""
+
+_build_model = build_model
+
+
+def build_model(config, data):
+    model = _build_model(config, data)
+    if config["cell"] in {tuple(cells)!r}:
+        output = model.layers[-1]
+        output.set_weights([w * np.nan for w in output.get_weights()])
+    return model
+"""
+        )
+
+
+def tune_command(folder, *flags):
+    return [sys.executable, "-m", "rnnkit", "tune", str(folder), *flags]
+
+
+@pytest.mark.slow
+def test_a_killed_search_resumes_and_reruns_only_the_interrupted_trial(tmp_path):
+    folder = tiny_tasks.make("classification", tmp_path, search={"epochs": 4})
+    command = tune_command(folder, "--max-trials", "3")
+    second = folder / "tuning" / "search" / "trial_1" / "trial.json"
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=ENV
+    )
+    deadline = time.monotonic() + 240
+    while not second.exists() and process.poll() is None:
+        assert time.monotonic() < deadline, "trial 2 never started"
+        time.sleep(0.05)
+    time.sleep(1.0)  # into trial 2's build or training
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert json.loads(second.read_text())["status"] == "RUNNING"
+    first_record = folder / "tuning" / "search" / "trial_0" / "rnnkit_trial.json"
+    before = first_record.read_bytes()
+
+    result = subprocess.run(command, capture_output=True, text=True, env=ENV)
+    assert result.returncode == 0, result.stderr
+    assert "resuming after 1 finished trials" in result.stdout
+    numbers = [
+        line.split()[1]
+        for line in result.stdout.splitlines()
+        if line.startswith("trial ")
+    ]
+    assert numbers == ["2/3", "3/3"]
+    assert first_record.read_bytes() == before  # trial 1 did not run again
+    board = leaderboard(folder)
+    assert sorted(int(row["trial"]) for row in board) == [1, 2, 3]
+    assert {row["status"] for row in board} == {"completed"}
+
+
+@pytest.fixture
+def searched(tmp_path):
+    """A tiny classification task after a finished one-trial search."""
+    folder = tiny_tasks.make("classification", tmp_path, search={"max_trials": 1})
+    tuning.tune(folder, **QUIET)
+    return folder
+
+
+@pytest.mark.slow
+def test_a_resume_after_the_space_changed_is_refused(searched):
+    with pytest.raises(TuningStateError) as error:
+        tuning.tune(searched, {"search": {"units": [4, 32]}}, **QUIET)
+    message = str(error.value)
+    assert "the search space changed (units)" in message
+    assert "data" not in message and "--overwrite" in message
+
+
+@pytest.mark.slow
+def test_a_resume_after_the_data_changed_is_refused(searched):
+    data = searched / "data" / "tiny.csv"
+    data.write_text(data.read_text() + "one more rocket,space\n")
+    with pytest.raises(TuningStateError, match=r"the data changed \(data/tiny.csv\)"):
+        tuning.tune(searched, **QUIET)
+    # --overwrite starts afresh, and more trials extend a search.
+    result = tuning.tune(searched, {"search": {"max_trials": 2}}, True, **QUIET)
+    assert result.trials == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["trial_0/trial.json", "oracle.json"])
+def test_a_truncated_state_file_is_named(searched, name):
+    path = searched / "tuning" / "search" / name
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    with pytest.raises(TuningStateError) as error:
+        tuning.tune(searched, {"search": {"max_trials": 2}}, **QUIET)
+    assert str(error.value).startswith(f"{path}: truncated or corrupt search state")
+    assert "--overwrite" in str(error.value)
+
+
+@pytest.mark.slow
+def test_a_nan_trial_fails_and_is_never_the_best(tmp_path):
+    folder = tiny_tasks.make(
+        "classification",
+        tmp_path,
+        search=tiny_tasks.fixed_search(
+            cells=["rnn", "gru"], tuner="grid", max_trials=2
+        ),
+        cell="rnn",
+        **tiny_tasks.FIXED_CONFIG,
+    )
+    poison(folder, ["rnn"])
+    lines = []
+    result = tuning.tune(folder, print_fn=lines.append)
+    board = {row["cell"]: row for row in leaderboard(folder)}
+    assert board["rnn"]["status"] == "failed"
+    assert "exploding gradients" in board["rnn"]["error"]
+    assert "learning_rate" in board["rnn"]["error"]
+    assert board["gru"]["status"] == "completed" and board["gru"]["rank"] == "1"
+    assert "gru" in result.best_run.name
+    assert any("failed: the loss became nan" in line for line in lines)
+
+
+@pytest.mark.slow
+def test_repeated_failures_stop_the_search_with_the_last_error(tmp_path, capsys):
+    folder = tiny_tasks.make("classification", tmp_path, search={"max_trials": 6})
+    poison(folder, ["rnn", "gru", "lstm"])
+    assert cli.main(["tune", str(folder)]) == 2
+    captured = capsys.readouterr()
+    error = captured.err.strip().splitlines()[-1]
+    assert error.startswith("rnnkit tune: error: 3 trials in a row failed")
+    assert "exploding gradients" in error  # the last trial's own error
+    assert len(leaderboard(folder)) == 3
+    assert not (folder / "runs").exists()
+
+
+def test_missing_tensorboard_is_found_before_the_search(tmp_path):
+    folder = tiny_tasks.make("classification", tmp_path)
+    hide = (
+        "import sys; sys.modules['tensorboard'] = None; "  # import raises ImportError
+        "from rnnkit.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", hide, "tune", str(folder)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    assert result.returncode == 2
+    assert "tensorboard is not installed" in result.stderr
+    assert "pip install tensorboard" in result.stderr
+    assert not (folder / "tuning").exists()
+
+
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--cells", "gru,cnn"], "--cells takes distinct cell types"),
+        (["--cells", "gru,gru"], "--cells takes distinct cell types"),
+        (["--max-trials", "0"], "--max-trials must be at least 1"),
+        (["--epochs", "0"], "--epochs must be at least 1"),
+    ],
+)
+def test_bad_flags_are_named(tmp_path, capsys, flags, message):
+    assert cli.main(["tune", str(tmp_path), *flags]) == 2
+    assert message in capsys.readouterr().err

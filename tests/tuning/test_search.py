@@ -1,0 +1,144 @@
+"""`rnnkit tune`: real Keras Tuner searches on tiny copies of each template."""
+
+import csv
+import json
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+import tiny_tasks
+
+from rnnkit.templates import runs, tasks, workflow
+from rnnkit.tuning import search as tuning
+from rnnkit.tuning.hypermodel import TaskHyperModel
+
+
+def leaderboard(folder):
+    with open(folder / "tuning" / "leaderboard.csv", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def trial_values(folder):
+    """Each trial's recorded hyperparameter values, by trial number."""
+    found = {}
+    for path in (folder / "tuning" / "search").glob("trial_*/trial.json"):
+        trial = json.loads(path.read_text())
+        found[int(trial["trial_id"])] = trial["hyperparameters"]["values"]
+    return [found[k] for k in sorted(found)]
+
+
+@pytest.mark.parametrize("kind", tasks.BUILT_IN)
+def test_defaults_build_the_configs_model(tmp_path, kind):
+    folder = tiny_tasks.make(kind, tmp_path)
+    task = tasks.locate(folder)
+    config = task.config()
+    data = task.module.read_data(config, task.folder)
+    hypermodel = TaskHyperModel(task, config, data)
+    model = hypermodel.build(keras_tuner.HyperParameters())
+    assert isinstance(model, keras.Model)
+    expected = task.module.build_model(config, data)
+    assert model.count_params() == expected.count_params()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", tasks.BUILT_IN)
+def test_a_search_of_three_trials_ends_in_a_run(tmp_path, kind):
+    folder = tiny_tasks.make(kind, tmp_path)
+    lines = []
+    result = tuning.tune(folder, print_fn=lines.append)
+
+    trials = [line for line in lines if line.startswith("trial ")]
+    assert [t.split()[1] for t in trials] == ["1/3", "2/3", "3/3"]
+    objective = tasks.locate(folder).module.MONITOR
+    assert all(f"{objective} " in t and " best " in t and "left" in t for t in trials)
+    board = leaderboard(folder)
+    assert [row["status"] for row in board] == ["completed"] * 3
+    assert all(
+        int(row["params"]) > 0 and float(row["fit_seconds"]) > 0 for row in board
+    )
+    scores = [float(row[objective]) for row in board]
+    assert scores == sorted(scores, reverse=objective == "val_accuracy")
+    assert result.best_score == pytest.approx(scores[0])
+    # The first trial is the config's own model.
+    assert trial_values(folder)[0]["units"] == 8
+    assert trial_values(folder)[0]["cell"] == tasks.locate(folder).config()["cell"]
+
+    run = result.best_run
+    assert run.parent == folder / "runs" and run in runs.completed(folder)
+    for name in ("model.keras", "config.toml", "history.json", "metrics.json"):
+        assert (run / name).is_file(), name
+    history = json.loads((run / "history.json").read_text())
+    best_epoch = (
+        max(history[objective])
+        if objective == "val_accuracy"
+        else min(history[objective])
+    )
+    assert best_epoch == pytest.approx(result.best_score)
+    assert (folder / "tuning" / "leaderboard.md").read_text().startswith("# Tuning")
+
+
+@pytest.mark.slow
+def test_the_best_classification_trial_exports_with_its_score(tmp_path):
+    folder = tiny_tasks.make(
+        "classification", tmp_path, learning_rate=0.01, search={"epochs": 5}
+    )
+    result = tuning.tune(folder, print_fn=lambda line: None)
+    assert result.best_score > 0.9  # the topics share no word
+    metrics = runs.metrics(result.best_run)
+    # The run holds the best epoch's weights: its accuracy is the trial's.
+    assert metrics["accuracy"] == pytest.approx(result.best_score, abs=1e-6)
+    path = workflow.export_run(folder, out=tmp_path / "saved_models")
+    assert workflow.info(path)["metrics"]["accuracy"] == metrics["accuracy"]
+    answers = workflow.predict(path, ["rocket orbit moon", "oven flour sugar"])
+    assert [a.split()[0] for a in answers] == ["space", "cooking"]
+    # TensorBoard HParams logs, one folder per trial.
+    events = list((folder / "tuning" / "logs").rglob("events.out.tfevents.*"))
+    assert any(b"hparams" in path.read_bytes() for path in events)
+
+
+@pytest.mark.slow
+def test_cell_specific_hyperparameters_appear_only_with_their_cell(tmp_path):
+    folder = tiny_tasks.make(
+        "classification",
+        tmp_path,
+        search={**tiny_tasks.fixed_search(), "tuner": "grid", "max_trials": 5},
+        **tiny_tasks.FIXED_CONFIG,
+    )
+    tuning.tune(folder, print_fn=lambda line: None)
+    values = trial_values(folder)
+    assert {v["cell"] for v in values} == {"rnn", "gru", "lstm"}
+    for trial in values:
+        assert ("reset_after" in trial) == (trial["cell"] == "gru"), trial
+        assert ("unit_forget_bias" in trial) == (trial["cell"] == "lstm"), trial
+    by_cell = {row["cell"]: row for row in leaderboard(folder)}
+    assert by_cell["rnn"]["reset_after"] == by_cell["rnn"]["unit_forget_bias"] == ""
+
+
+def test_the_cells_restrict_the_search_space(tmp_path):
+    folder = tiny_tasks.make("classification", tmp_path, search={"cells": ["lstm"]})
+    task = tasks.locate(folder)
+    hp = keras_tuner.HyperParameters()
+    chosen = task.module.hyperparameters(hp, task.config())
+    assert chosen["cell"] == "lstm" and "unit_forget_bias" in chosen
+
+
+def test_a_default_outside_its_range_is_refused_before_any_trial(tmp_path):
+    folder = tiny_tasks.make("classification", tmp_path)
+    with pytest.raises(tuning.RnnkitError, match=r"`units = 64` lies outside"):
+        tuning.tune(folder, {"units": 64}, print_fn=lambda line: None)
+    assert not (folder / "tuning").exists()
+
+
+def test_hypermodel_seeds_each_execution_differently(tmp_path):
+    folder = tiny_tasks.make("classification", tmp_path)
+    task = tasks.locate(folder)
+    config = task.config()
+    hypermodel = TaskHyperModel(task, config, task.module.read_data(config, folder))
+    hp = keras_tuner.HyperParameters()
+    first = hypermodel.build(hp).get_weights()
+    again = hypermodel.build(hp).get_weights()
+    hypermodel.executions.append({})  # as after one training of the trial
+    second = hypermodel.build(hp).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, second))

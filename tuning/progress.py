@@ -1,0 +1,81 @@
+"""One line per finished trial: its number, active hyperparameters, score,
+the best score so far, the time spent and an estimate of the time left."""
+
+import time
+
+from keras_tuner.engine.trial import TrialStatus
+
+from rnnkit.tuning.tuners import best_trials
+
+
+def format_value(value):
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def describe(values):
+    """`cell=gru units=64 ...`: a trial's own hyperparameters, without the
+    bookkeeping entries Hyperband adds (`tuner/epochs` and so on)."""
+    return " ".join(
+        f"{k}={format_value(v)}"
+        for k, v in values.items()
+        if not k.startswith("tuner/")
+    )
+
+
+def last_error(trial):
+    """The last line of a failed trial's traceback, without the class name."""
+    lines = [line for line in (trial.message or "").strip().splitlines() if line]
+    if not lines:
+        return "unknown error"
+    head, sep, tail = lines[-1].partition(": ")
+    return tail if sep and "Error" in head else lines[-1]
+
+
+def duration(seconds):
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+class Progress:
+    """Prints a line per trial to `out`.
+
+    Args:
+        total: the number of trials the search will run, or `None` if unknown.
+        objective: the objective's name, e.g. `val_accuracy`.
+        already_done: trials finished by an earlier, interrupted run.
+        print_fn: where lines go.
+    """
+
+    def __init__(self, total, objective, already_done=0, print_fn=print):
+        self.total = total
+        self.objective = objective
+        self.done = already_done
+        self.started = time.monotonic()
+        self.finished_here = 0
+        self.print = print_fn
+
+    def trial_ended(self, oracle, trial, record):
+        self.done += 1
+        self.finished_here += 1
+        number = int(trial.trial_id) + 1
+        of = f"/{self.total}" if self.total else ""
+        if trial.status == TrialStatus.COMPLETED:
+            outcome = f"{self.objective} {trial.score:.4f}"
+        else:
+            outcome = f"failed: {last_error(trial)}"
+        best = best_trials(oracle)
+        best_text = f"best {best[0].score:.4f}" if best else "best -"
+        elapsed = time.monotonic() - self.started
+        timing = f"{duration(elapsed)} elapsed"
+        if self.total:
+            left = max(self.total - self.done, 0)
+            timing += f", ~{duration(elapsed / self.finished_here * left)} left"
+        self.print(
+            f"trial {number}{of}  {describe(trial.hyperparameters.values)}  "
+            f"{outcome}  {best_text}  {timing}"
+        )

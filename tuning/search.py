@@ -1,0 +1,197 @@
+"""`rnnkit tune`: a Keras Tuner search over a template's search space.
+
+Everything lives in `<task>/tuning/`: Keras Tuner's own state in `search/`,
+the fingerprint of the search in `search.json`, TensorBoard HParams logs in
+`logs/`, and the leaderboard. The best trial becomes a normal run folder in
+`<task>/runs/`, so `rnnkit export` exports it like any trained run.
+"""
+
+import dataclasses
+import pathlib
+import shutil
+import warnings
+
+from rnnkit.templates import atomic, runs, search_space, tasks, workflow
+from rnnkit.templates import config as settings
+from rnnkit.templates.errors import RnnkitError
+from rnnkit.tuning import leaderboard, state, tuners
+from rnnkit.tuning.hypermodel import TaskHyperModel
+from rnnkit.tuning.progress import Progress, last_error
+
+TUNING = "tuning"
+PROJECT = "search"  # Keras Tuner's project folder inside tuning/
+BEST = "best.json"  # which trial became which run
+
+
+class TuningFailed(RnnkitError):
+    """The search could not produce a model."""
+
+
+@dataclasses.dataclass
+class SearchResult:
+    folder: pathlib.Path  # <task>/tuning
+    leaderboard: pathlib.Path
+    best_run: pathlib.Path
+    objective: str
+    best_score: float
+    trials: int
+
+
+def check_tensorboard():
+    """Keras Tuner imports tensorboard in every trial on the TensorFlow
+    backend; without it every trial fails, so say so before the search."""
+    try:
+        import tensorboard.plugins.hparams.api  # noqa: F401
+    except ImportError:
+        raise RnnkitError(
+            "tensorboard is not installed, and Keras Tuner needs it on the "
+            "TensorFlow backend (every trial would fail). Install it: "
+            "pip install tensorboard"
+        ) from None
+
+
+def _planned_trials(tuner, search):
+    """How many trials the search will run, where that is known."""
+    oracle = tuner.oracle
+    if search["tuner"] != "hyperband":
+        return search["max_trials"]
+    brackets = oracle._get_num_brackets()  # Keras Tuner has no public count
+    return oracle.hyperband_iterations * sum(
+        oracle._get_size(b, r)
+        for b in range(brackets)
+        for r in range(oracle._get_num_rounds(b))
+    )
+
+
+def _finished(tuner):
+    return [
+        t for t in tuner.oracle.trials.values() if t.status in ("COMPLETED", "FAILED")
+    ]
+
+
+def _prepare_folder(task, config, overwrite):
+    """The tuning folder, emptied with `overwrite`, or checked for resuming."""
+    folder = task.workdir / TUNING
+    current = state.fingerprint(task, config)
+    if overwrite and folder.exists():
+        shutil.rmtree(folder)
+    if (folder / PROJECT).exists():
+        state.check_files(folder / PROJECT)
+        state.check_resume(folder, current)
+    folder.mkdir(parents=True, exist_ok=True)
+    state.write_fingerprint(folder, current)
+    return folder
+
+
+def tune(target, overrides=None, overwrite=False, print_fn=print):
+    """Searches the task at `target`; returns a `SearchResult`.
+
+    `overrides` are config settings (`{"search": {"max_trials": 3}}` and so
+    on). A search that was interrupted resumes where it stopped: finished
+    trials are kept and the interrupted one runs again.
+    """
+    check_tensorboard()
+    import keras
+    import keras_tuner
+
+    task = tasks.locate(target)
+    config = task.config(overrides)
+    search = config["search"]
+    search_space.check_defaults(config)
+    data = task.module.read_data(config, task.folder)  # errors before any trial
+    folder = _prepare_folder(task, config, overwrite)
+    hypermodel = TaskHyperModel(task, config, data)
+    objective = keras_tuner.Objective(task.module.MONITOR, task.module.MONITOR_MODE)
+    try:
+        tuner = tuners.create(
+            search["tuner"],
+            hypermodel,
+            objective,
+            search,
+            config["seed"],
+            directory=str(folder),
+            project_name=PROJECT,
+            overwrite=False,
+        )
+    except (RuntimeError, KeyError, ValueError) as error:
+        raise state.TuningStateError(
+            f"{folder / PROJECT}: cannot reload the search ({error}); "
+            f"{state.START_AFRESH}"
+        ) from None
+    total = _planned_trials(tuner, search)
+    done = len(_finished(tuner))
+    tuner.progress = Progress(total, objective.name, done, print_fn)
+    what = f"{total} trials" if total else "trials"
+    print_fn(
+        f"{search['tuner']} search of {task.kind} in {folder}: {what} of up to "
+        f"{search['epochs']} epochs, objective {objective.name} "
+        f"({task.module.MONITOR_MODE})"
+        + (f"; resuming after {done} finished trials" if done else "")
+    )
+    failure = None
+    try:
+        tuner.search(
+            epochs=search["epochs"],
+            callbacks=[keras.callbacks.TensorBoard(str(folder / "logs"))],
+            verbose=0,
+        )
+    except RuntimeError as error:
+        if "consecutive failures" not in str(error):
+            raise
+        failure = error
+    names = [
+        hp.name for hp in state.declared_space(task, config).space
+    ]  # the leaderboard's columns, in declaration order
+    board = leaderboard.write(folder, leaderboard.rows(tuner, names), objective.name)
+    finished = _finished(tuner)
+    if failure is not None:
+        raise TuningFailed(
+            f"{tuners.MAX_CONSECUTIVE_FAILURES} trials in a row failed, so the "
+            f"search stopped (leaderboard: {board}). The last error: "
+            f"{last_error(finished[-1]) if finished else failure}"
+        )
+    best = tuners.best_trials(tuner.oracle)
+    if not best:
+        raise TuningFailed(
+            f"no trial completed (leaderboard: {board}). The last error: "
+            f"{last_error(finished[-1]) if finished else 'none recorded'}"
+        )
+    run = save_best(tuner, task, hypermodel, best[0], folder)
+    return SearchResult(
+        folder, board, run, objective.name, best[0].score, len(finished)
+    )
+
+
+def _best_history(histories, objective):
+    """The history of the training that reached the best objective value."""
+    pick = max if objective.direction == "max" else min
+    return pick(histories, key=lambda h: pick(h[objective.name]))
+
+
+def save_best(tuner, task, hypermodel, trial, folder):
+    """The best trial as a run folder in `<task>/runs/` (once per trial)."""
+    marker = folder / BEST
+    if marker.is_file():
+        saved = state.read_json(marker)
+        run = pathlib.Path(saved["run"])
+        if saved["trial"] == trial.trial_id and (run / "metrics.json").is_file():
+            return run
+    config = hypermodel.trial_config(trial.hyperparameters)
+    record = state.read_json(
+        pathlib.Path(tuner.get_trial_dir(trial.trial_id)) / tuners.RECORD
+    )
+    history = _best_history(record["histories"], tuner.oracle.objective)
+    with warnings.catch_warnings():
+        # The checkpoint holds the trial's optimizer state too; only the
+        # weights matter for the run, so Keras's note about it is noise.
+        warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+        model = tuner.load_model(trial)  # the best epoch's weights
+    # A fresh optimizer has no slots yet; built, the saved run reloads quietly.
+    model.optimizer.build(model.trainable_variables)
+    run = runs.create(task.workdir / runs.RUNS, config, prefix="tuned")
+    settings.write(config, run / "config.toml")
+    workflow.save_run(task, config, hypermodel.data, model, history, run)
+    atomic.write_json(
+        marker, {"trial": trial.trial_id, "run": str(run), "score": trial.score}
+    )
+    return run

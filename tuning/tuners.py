@@ -1,0 +1,122 @@
+"""Keras Tuner's own tuners, with two additions: the first random or
+bayesian trial is the config's own model, and every trial reports itself
+(a progress line and a record beside Keras Tuner's `trial.json`)."""
+
+import pathlib
+import time
+
+import keras_tuner
+from keras_tuner.engine.trial import TrialStatus
+from keras_tuner.oracles import BayesianOptimizationOracle, RandomSearchOracle
+
+from rnnkit.templates import atomic
+
+RECORD = "rnnkit_trial.json"  # in each trial folder: histories, timings, size
+# Keras Tuner fails a search after this many failed trials in a row.
+MAX_CONSECUTIVE_FAILURES = 3
+
+
+def default_values(space):
+    """The default of every hyperparameter active under the defaults."""
+    chosen = keras_tuner.HyperParameters()
+    for hp in space.space:
+        chosen.merge([hp])
+        if chosen.is_active(hp):
+            chosen.values[hp.name] = hp.default
+    return {k: v for k, v in chosen.values.items() if chosen.is_active(k)}
+
+
+def best_trials(oracle, count=1):
+    """The best completed trials. Keras Tuner's `get_best_trials` pads its
+    answer with unfinished and failed trials; those never count here."""
+    ranked = oracle.get_best_trials(len(oracle.trials))
+    return [t for t in ranked if t.status == TrialStatus.COMPLETED][:count]
+
+
+class DefaultsFirst:
+    """An oracle whose first trial is the defaults: the config's own model,
+    so the leaderboard shows what the search gained over plain training."""
+
+    def populate_space(self, trial_id):
+        if not self.trials:
+            return {
+                "status": TrialStatus.RUNNING,
+                "values": default_values(self.hyperparameters),
+            }
+        return super().populate_space(trial_id)
+
+
+class RandomOracle(DefaultsFirst, RandomSearchOracle):
+    pass
+
+
+class BayesianOracle(DefaultsFirst, BayesianOptimizationOracle):
+    pass
+
+
+class Reporting:
+    """A tuner mixin: times each trial, saves the hypermodel's record of it
+    and hands it to `self.progress` (a `tuning.progress.Progress`)."""
+
+    progress = None
+
+    def on_trial_begin(self, trial):
+        self._trial_started = time.perf_counter()
+        self.hypermodel.start_trial()
+        super().on_trial_begin(trial)
+
+    def on_trial_end(self, trial):
+        executions = self.hypermodel.executions
+        record = {
+            "trial_seconds": time.perf_counter() - self._trial_started,
+            "fit_seconds": sum(e["fit_seconds"] for e in executions),
+            "params": executions[0]["params"] if executions else None,
+            "histories": [e["history"] for e in executions],
+        }
+        atomic.write_json(
+            pathlib.Path(self.get_trial_dir(trial.trial_id)) / RECORD, record
+        )
+        try:
+            super().on_trial_end(trial)  # may raise after repeated failures
+        finally:
+            if self.progress is not None:
+                self.progress.trial_ended(self.oracle, trial, record)
+
+
+class Tuner(Reporting, keras_tuner.Tuner):
+    """Random, bayesian and grid search: a Keras Tuner `Tuner` and oracle."""
+
+
+class Hyperband(Reporting, keras_tuner.Hyperband):
+    """Keras Tuner's Hyperband, reporting each trial."""
+
+
+def create(kind, hypermodel, objective, search, seed, **common):
+    """The tuner `kind` ("random", "bayesian", "hyperband" or "grid")."""
+    common["max_consecutive_failed_trials"] = MAX_CONSECUTIVE_FAILURES
+    if kind == "hyperband":
+        return Hyperband(
+            hypermodel,
+            objective=objective,
+            max_epochs=search["epochs"],
+            seed=seed,
+            executions_per_trial=search["executions_per_trial"],
+            **common,
+        )
+    oracles = {
+        "random": RandomOracle,
+        "bayesian": BayesianOracle,
+        "grid": keras_tuner.oracles.GridSearchOracle,
+    }
+    oracle = oracles[kind](
+        objective=objective,
+        max_trials=search["max_trials"],
+        seed=seed,
+        max_consecutive_failed_trials=common.pop("max_consecutive_failed_trials"),
+    )
+    return Tuner(
+        oracle=oracle,
+        hypermodel=hypermodel,
+        executions_per_trial=search["executions_per_trial"],
+        **common,
+    )
