@@ -324,6 +324,7 @@ def build_parser():
         _add_demo,
         cli_diagnose.add_diagnose,
         cli_tuning.add_tune,
+        cli_tuning.add_compare,
     ):
         add(subparsers)
     return parser

@@ -95,3 +95,64 @@ def cmd_tune(args):
         f"trials\nleaderboard: {result.leaderboard}\nbest run: {result.best_run}"
     )
     return 0
+
+
+def add_compare(subparsers):
+    parser = subparsers.add_parser(
+        "compare",
+        help="RNN vs GRU vs LSTM on one task: same data, epochs and seeds",
+        description="Trains each cell type once per seed with the same data, "
+        "split, epochs and size (or parameter count, with --match params), and "
+        "writes <dir>/compare/report.md and .csv, curves.png and summary.png: "
+        "the validation metric as mean ± std, parameters, time per epoch and "
+        "latency, and whether the winner's lead is beyond the noise.",
+    )
+    parser.add_argument(
+        "target", help="a task folder (made by `rnnkit new`) or a built-in task name"
+    )
+    parser.add_argument("--cells", default="rnn,gru,lstm", help="default: rnn,gru,lstm")
+    parser.add_argument("--seeds", type=int, default=3, help="runs per cell type")
+    parser.add_argument("--epochs", type=int, help="epochs per run (default: config)")
+    parser.add_argument("--units", type=int, help="state size (default: config)")
+    parser.add_argument("--layers", type=int, help="stacked layers (default: config)")
+    parser.add_argument(
+        "--match",
+        choices=("units", "params"),
+        default="units",
+        help="give every cell the same units, or about the same parameter count",
+    )
+    parser.add_argument("--data", help="training data (overrides the config's `data`)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any top-level config key (repeatable)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier comparison"
+    )
+    parser.set_defaults(handler=cmd_compare)
+
+
+def cmd_compare(args):
+    import pathlib
+
+    from rnnkit.templates import config as settings
+
+    _positive(args, "seeds", "epochs", "units", "layers")
+    cells = parse_cells(args.cells)
+    overrides = settings.parse_assignments(args.set)
+    for key in ("epochs", "units", "layers"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    if args.data is not None:
+        overrides["data"] = str(pathlib.Path(args.data).resolve())
+    from rnnkit.tuning.compare import compare
+
+    folder, _ = compare(
+        args.target, cells, args.seeds, args.match, overrides, args.overwrite
+    )
+    report = (folder / "report.md").read_text().splitlines()
+    print(f"{report[2]}\n{folder / 'report.md'}")
+    return 0

@@ -39,11 +39,15 @@ def train(
     verbose="auto",
     runs_dir=None,
     callbacks=(),
+    training_seed=None,
 ):
     """Trains the task at `target`; returns the run folder.
 
     Runs go to `<task>/runs/` unless `runs_dir` says otherwise; `callbacks`
     join the training's own (the comparison report times epochs with one).
+    `training_seed` seeds the weights, dropout and shuffling in place of the
+    config's `seed`, which still draws the validation split: the comparison
+    report trains with several seeds on one split.
     """
     import keras
 
@@ -56,8 +60,12 @@ def train(
     data = task.module.read_data(config, task.folder)  # errors before any run
     run = runs.create(runs_dir or task.workdir / runs.RUNS, config, run_id)
     settings.write(config, run / "config.toml")
+    seeded = config
+    if training_seed is not None:
+        keras.utils.set_random_seed(training_seed)
+        seeded = {**config, "seed": training_seed}
     model = task.module.build_model(config, data)
-    train_ds, validation_ds = task.module.datasets(config, data)
+    train_ds, validation_ds = task.module.datasets(seeded, data)
     history = training.fit(
         model,
         train_ds,
@@ -69,15 +77,20 @@ def train(
         verbose,
         [*getattr(task.module, "training_callbacks", lambda c: [])(config), *callbacks],
     )
-    return save_run(task, config, data, model, history, run)
+    extra = {} if training_seed is None else {"training_seed": training_seed}
+    return save_run(task, config, data, model, history, run, extra)
 
 
-def save_run(task, config, data, model, history, run):
+def save_run(task, config, data, model, history, run, extra_metadata=None):
     """Writes a trained model's run folder: the model, its history, metadata
     and validation metrics. `rnnkit tune` saves its best trial with it."""
     model.save(run / "model.keras")
     atomic.write_json(run / "history.json", history)
-    meta = {"task": task.kind, **task.module.metadata(config, data, model)}
+    meta = {
+        "task": task.kind,
+        **task.module.metadata(config, data, model),
+        **(extra_metadata or {}),
+    }
     atomic.write_json(run / "metadata.json", meta)
     validation = task.module.validate(model, config, data, meta)
     task.module.evaluation_report(validation, run)
