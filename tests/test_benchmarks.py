@@ -56,3 +56,21 @@ def test_benchmark_prints_its_table(script, args, header):
     assert result.returncode == 0, result.stderr[-2000:]
     table = [line for line in result.stdout.splitlines() if line.startswith("|")]
     assert table[0].startswith(header) and len(table) >= 3
+
+
+@pytest.mark.slow
+def test_memory_tasks_prints_its_table_and_plots(tmp_path):
+    out = tmp_path / "memory.png"
+    tiny = ["--timesteps", "6", "--steps", "4", "--eval-every", "2", "--batch", "4"]
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "memory_tasks.py"), *tiny, "--units", "3"]
+        + ["--test-size", "8", "--seeds", "0", "1", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = [line for line in result.stdout.splitlines() if line.startswith("|")]
+    assert table[0].startswith("| task | cell |") and len(table) == 2 + 6
+    assert all(" ± " in row for row in table[2:])
+    assert out.read_bytes()[:4] == b"\x89PNG"
