@@ -32,11 +32,12 @@ class TaskHyperModel(keras_tuner.HyperModel):
         self.task = task
         self.config = config
         self.data = data
+        self.execution = 0  # which training of the trial is being built
         self.start_trial()
 
     def start_trial(self):
         """Forgets the last trial's trainings; the tuner calls it first."""
-        self.executions = []  # one dict per training of the current trial
+        self.executions = []  # one record per training of the current trial
 
     def trial_config(self, hp):
         """The task's config with the trial's hyperparameters in it."""
@@ -47,7 +48,7 @@ class TaskHyperModel(keras_tuner.HyperModel):
         config = self.trial_config(hp)
         # The same trial gets the same weights; each further execution of it
         # gets another seed, or averaging executions would measure nothing.
-        keras.utils.set_random_seed(config["seed"] + len(self.executions))
+        keras.utils.set_random_seed(config["seed"] + self.execution)
         return self.task.module.build_model(config, self.data)
 
     def fit(self, hp, model, *args, callbacks=(), **kwargs):
@@ -93,3 +94,37 @@ class TaskHyperModel(keras_tuner.HyperModel):
                 str(training.diverged(config, guard.where))
             )
         return history
+
+    def train_execution(self, request):
+        """Builds and trains one execution of a trial, as the worker process
+        does (see `rnnkit.tuning.worker`); returns its record.
+
+        `request` holds the trial's hyperparameters (a config), the
+        execution's number, the epochs, the checkpoint path with the best
+        objective value any earlier execution reached, the TensorBoard log
+        folder and, for Hyperband, the checkpoint to start from."""
+        from keras_tuner.src.engine import tuner_utils
+        from tensorboard.plugins.hparams import api as hparams_api
+
+        keras.backend.clear_session()
+        self.start_trial()
+        hp = keras_tuner.HyperParameters.from_config(request["hyperparameters"])
+        self.execution = request["execution"]
+        model = self.build(hp)
+        if request["warm_start"]:
+            model.load_weights(request["warm_start"])
+        objective = keras_tuner.Objective(*request["objective"])
+        checkpoint = tuner_utils.SaveBestEpoch(objective, request["checkpoint"])
+        checkpoint.best_value = request["best_value"]
+        callbacks = [checkpoint]
+        if request["log_dir"]:
+            callbacks += [
+                keras.callbacks.TensorBoard(request["log_dir"]),
+                hparams_api.KerasCallback(
+                    writer=request["log_dir"],
+                    hparams=tuner_utils.convert_hyperparams_to_hparams(hp, hparams_api),
+                    trial_id=request["trial_id"],
+                ),
+            ]
+        self.fit(hp, model, callbacks=callbacks, **request["fit"])
+        return self.executions[-1]

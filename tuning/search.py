@@ -17,6 +17,7 @@ from rnnkit.templates.errors import RnnkitError
 from rnnkit.tuning import leaderboard, state, tuners
 from rnnkit.tuning.hypermodel import TaskHyperModel
 from rnnkit.tuning.progress import Progress, last_error
+from rnnkit.tuning.worker import TrialWorker
 
 TUNING = "tuning"
 PROJECT = "search"  # Keras Tuner's project folder inside tuning/
@@ -118,6 +119,7 @@ def tune(target, overrides=None, overwrite=False, print_fn=print):
             f"{folder / PROJECT}: cannot reload the search ({error}); "
             f"{state.START_AFRESH}"
         ) from None
+    tuner.worker = TrialWorker(target, overrides)
     total = _planned_trials(tuner, search)
     done = len(_finished(tuner))
     tuner.progress = Progress(total, objective.name, done, print_fn)
@@ -139,6 +141,8 @@ def tune(target, overrides=None, overwrite=False, print_fn=print):
         if "consecutive failures" not in str(error):
             raise
         failure = error
+    finally:
+        tuner.worker.stop()
     names = [
         hp.name for hp in state.declared_space(task, config).space
     ]  # the leaderboard's columns, in declaration order

@@ -8,6 +8,7 @@ import time
 import keras_tuner
 from keras_tuner.engine.trial import TrialStatus
 from keras_tuner.oracles import BayesianOptimizationOracle, RandomSearchOracle
+from keras_tuner.src.engine.tuner_utils import SaveBestEpoch
 
 from rnnkit.templates import atomic
 
@@ -54,16 +55,63 @@ class BayesianOracle(DefaultsFirst, BayesianOptimizationOracle):
     pass
 
 
-class Reporting:
-    """A tuner mixin: times each trial, saves the hypermodel's record of it
-    and hands it to `self.progress` (a `tuning.progress.Progress`)."""
+def best_epoch_metrics(history, objective):
+    """Every metric at the epoch where the objective was best."""
+    values = history[objective.name]
+    pick = max if objective.direction == "max" else min
+    epoch = values.index(pick(values))
+    return {name: series[epoch] for name, series in history.items()}
 
+
+class InWorker:
+    """A tuner mixin: trials train in `self.worker` (a
+    `rnnkit.tuning.worker.TrialWorker`), and each is timed, recorded beside
+    Keras Tuner's `trial.json` and reported to `self.progress`."""
+
+    worker = None
     progress = None
 
     def on_trial_begin(self, trial):
         self._trial_started = time.perf_counter()
         self.hypermodel.start_trial()
         super().on_trial_begin(trial)
+
+    def _build_and_fit_model(self, trial, *args, **kwargs):
+        """Keras Tuner's hook for one execution of a trial: here it hands
+        the execution to the worker with what Keras Tuner prepared for it,
+        the checkpoint, the TensorBoard folder and the epochs."""
+        callbacks = kwargs.pop("callbacks", [])
+        checkpoint = next(c for c in callbacks if isinstance(c, SaveBestEpoch))
+        board = [c for c in callbacks if type(c).__name__ == "TensorBoard"]
+        values = trial.hyperparameters.values
+        warm_start = None
+        if "tuner/trial_id" in values:  # Hyperband continues an earlier trial
+            warm_start = self._get_checkpoint_fname(values["tuner/trial_id"])
+        objective = self.oracle.objective
+        request = {
+            "trial_id": trial.trial_id,
+            "hyperparameters": trial.hyperparameters.get_config(),
+            "execution": len(self.hypermodel.executions),
+            "objective": (objective.name, objective.direction),
+            "checkpoint": checkpoint.filepath,
+            "best_value": checkpoint.best_value,
+            "log_dir": str(board[0].log_dir) if board else None,
+            "warm_start": warm_start,
+            "fit": kwargs,  # epochs, and Hyperband's initial_epoch
+        }
+        try:
+            record = self.worker.train(request)
+        except keras_tuner.errors.FailedTrialError as error:
+            if "history" in getattr(error, "record", {}):
+                self.hypermodel.executions.append(error.record)
+            raise
+        self.hypermodel.executions.append(record)
+        best = best_epoch_metrics(record["history"], objective)
+        # The checkpoint callback is shared by a trial's executions; the
+        # worker saved into it, so carry its best value on to the next.
+        if objective.better_than(best[objective.name], checkpoint.best_value):
+            checkpoint.best_value = best[objective.name]
+        return best
 
     def on_trial_end(self, trial):
         executions = self.hypermodel.executions
@@ -72,22 +120,26 @@ class Reporting:
             "fit_seconds": sum(e["fit_seconds"] for e in executions),
             "params": executions[0]["params"] if executions else None,
             "histories": [e["history"] for e in executions],
+            "worker_mib": executions[-1]["rss_mib"] if executions else None,
         }
-        atomic.write_json(
-            pathlib.Path(self.get_trial_dir(trial.trial_id)) / RECORD, record
-        )
+        folder = pathlib.Path(self.get_trial_dir(trial.trial_id))
+        atomic.write_json(folder / RECORD, record)
         try:
             super().on_trial_end(trial)  # may raise after repeated failures
         finally:
             if self.progress is not None:
                 self.progress.trial_ended(self.oracle, trial, record)
 
+    def on_search_end(self):
+        super().on_search_end()
+        self.worker.stop()
 
-class Tuner(Reporting, keras_tuner.Tuner):
+
+class Tuner(InWorker, keras_tuner.Tuner):
     """Random, bayesian and grid search: a Keras Tuner `Tuner` and oracle."""
 
 
-class Hyperband(Reporting, keras_tuner.Hyperband):
+class Hyperband(InWorker, keras_tuner.Hyperband):
     """Keras Tuner's Hyperband, reporting each trial."""
 
 

@@ -14,6 +14,7 @@ from test_search import leaderboard
 
 from rnnkit import cli
 from rnnkit.tuning import search as tuning
+from rnnkit.tuning import worker
 from rnnkit.tuning.state import TuningStateError
 
 QUIET = {"print_fn": lambda line: None}
@@ -183,3 +184,51 @@ def test_missing_tensorboard_is_found_before_the_search(tmp_path):
 def test_bad_flags_are_named(tmp_path, capsys, flags, message):
     assert cli.main(["tune", str(tmp_path), *flags]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_dead_worker_fails_its_trial_and_the_next_gets_a_new_one(tmp_path):
+    folder = tiny_tasks.make(
+        "classification",
+        tmp_path,
+        search=tiny_tasks.fixed_search(
+            cells=["rnn", "gru"], tuner="grid", max_trials=2
+        ),
+        cell="rnn",
+        **tiny_tasks.FIXED_CONFIG,
+    )
+    # As if the system killed it for memory: the worker building an rnn
+    # model dies (the search process builds models too, to list the space).
+    with open(folder / "task.py", "a") as file:
+        file.write(
+            """
+
+_build = build_model
+
+
+def build_model(config, data):
+    import multiprocessing, os
+
+    worker = multiprocessing.current_process().name == "rnnkit-trial-worker"
+    if worker and config["cell"] == "rnn":
+        os._exit(9)
+    return _build(config, data)
+"""
+        )
+    result = tuning.tune(folder, **QUIET)
+    board = {row["cell"]: row for row in leaderboard(folder)}
+    assert board["rnn"]["status"] == "failed"
+    assert (
+        "worker process training this trial died (exit code 9)" in board["rnn"]["error"]
+    )
+    assert board["gru"]["status"] == "completed"
+    assert "gru" in result.best_run.name
+
+
+@pytest.mark.slow
+def test_a_search_survives_a_new_worker_for_every_trial(tmp_path, monkeypatch):
+    monkeypatch.setattr(worker, "RECYCLE_GROWTH_MIB", -1.0)
+    folder = tiny_tasks.make("classification", tmp_path)
+    result = tuning.tune(folder, **QUIET)
+    assert result.trials == 3
+    assert [row["status"] for row in leaderboard(folder)] == ["completed"] * 3

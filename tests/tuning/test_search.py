@@ -138,7 +138,39 @@ def test_hypermodel_seeds_each_execution_differently(tmp_path):
     hp = keras_tuner.HyperParameters()
     first = hypermodel.build(hp).get_weights()
     again = hypermodel.build(hp).get_weights()
-    hypermodel.executions.append({})  # as after one training of the trial
+    hypermodel.execution = 1  # the trial's second training
     second = hypermodel.build(hp).get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(first, again))
     assert not all(np.array_equal(a, b) for a, b in zip(first, second))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tuner", ["bayesian", "hyperband"])
+def test_the_other_tuners_search_too(tmp_path, tuner):
+    folder = tiny_tasks.make(
+        "classification", tmp_path, search={"tuner": tuner, "epochs": 2}
+    )
+    lines = []
+    result = tuning.tune(folder, print_fn=lines.append)
+    board = leaderboard(folder)
+    assert board and {row["status"] for row in board} == {"completed"}
+    assert result.trials == len(board) == len(lines) - 1
+    if tuner == "hyperband":  # 2 epochs, factor 3: one bracket of 2 trials
+        assert [line.split()[1] for line in lines[1:]] == ["1/2", "2/2"]
+    assert (result.best_run / "model.keras").is_file()
+
+
+@pytest.mark.slow
+def test_executions_of_a_trial_train_with_different_seeds(tmp_path):
+    folder = tiny_tasks.make(
+        "classification", tmp_path, search={"max_trials": 1, "executions_per_trial": 2}
+    )
+    result = tuning.tune(folder, print_fn=lambda line: None)
+    record = json.loads(
+        (folder / "tuning" / "search" / "trial_0" / "rnnkit_trial.json").read_text()
+    )
+    first, second = record["histories"]
+    assert first["loss"] != second["loss"]
+    # Keras Tuner scores the trial by the mean of the executions' best epochs.
+    expected = (max(first["val_accuracy"]) + max(second["val_accuracy"])) / 2
+    assert result.best_score == pytest.approx(expected)
