@@ -265,7 +265,7 @@ def cmd_info(args):
 def _add_demo(subparsers):
     parser = subparsers.add_parser(
         "demo",
-        help="new -> train -> export -> predict on the bundled data",
+        help="new -> tune -> export -> predict on the bundled data",
         description="Runs the whole workflow on a task's bundled data. The "
         "`layers` demo instead checks parity with keras.layers and compares "
         "RNN, GRU and LSTM on a memory task.",
@@ -274,10 +274,15 @@ def _add_demo(subparsers):
         "task",
         nargs="?",
         default="classification",
-        help="classification (default) or layers",
+        help="classification (default), generation, translation or layers",
     )
     parser.add_argument("--dir", help="work here; default: a temporary folder")
-    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="epochs (per trial: the workflow)"
+    )
+    parser.add_argument(
+        "--max-trials", type=int, default=3, help="the workflow's search budget"
+    )
     parser.add_argument("--timesteps", type=int, default=30, help="layers demo only")
     parser.add_argument("--seed", type=int, default=0, help="layers demo only")
     parser.set_defaults(handler=cmd_demo)
@@ -287,6 +292,10 @@ def cmd_demo(args):
     if args.epochs is not None and args.epochs < 1:
         raise UserError(
             f"--epochs must be at least 1. Received: --epochs {args.epochs}"
+        )
+    if args.max_trials < 1:
+        raise UserError(
+            f"--max-trials must be at least 1. Received: --max-trials {args.max_trials}"
         )
     if args.task == "layers":
         if args.timesteps < 2:
@@ -299,7 +308,7 @@ def cmd_demo(args):
         return 0
     from rnnkit.templates.demo import run_workflow_demo
 
-    run_workflow_demo(args.task, args.dir, args.epochs)
+    run_workflow_demo(args.task, args.dir, args.epochs, args.max_trials)
     return 0
 
 

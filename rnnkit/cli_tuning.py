@@ -26,6 +26,21 @@ def _positive(args, *names):
             raise UsageError(f"{flag} must be at least 1. Received: {flag} {value}")
 
 
+def _add_task_options(parser):
+    """The task, its data and config overrides, as `rnnkit train` takes them."""
+    parser.add_argument(
+        "target", help="a task folder (made by `rnnkit new`) or a built-in task name"
+    )
+    parser.add_argument("--data", help="training data (overrides the config's `data`)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any top-level config key (repeatable)",
+    )
+
+
 def add_tune(subparsers):
     parser = subparsers.add_parser(
         "tune",
@@ -37,25 +52,15 @@ def add_tune(subparsers):
         "folder that `rnnkit export` exports. Run the same command again to "
         "resume an interrupted search.",
     )
-    parser.add_argument(
-        "target", help="a task folder (made by `rnnkit new`) or a built-in task name"
-    )
+    _add_task_options(parser)
     parser.add_argument("--tuner", choices=TUNER_NAMES, help="default: [search] tuner")
     parser.add_argument("--max-trials", type=int, help="trials to run (not hyperband)")
     parser.add_argument("--epochs", type=int, help="epochs per trial at most")
     parser.add_argument(
         "--executions-per-trial", type=int, help="trainings per trial, averaged"
     )
-    parser.add_argument("--data", help="training data (overrides the config's `data`)")
     parser.add_argument("--seed", type=int, help="seeds the tuner and the weights")
     parser.add_argument("--cells", help="cell types to search, e.g. gru,lstm")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override any top-level config key (repeatable)",
-    )
     parser.add_argument(
         "--overwrite",
         action="store_true",
@@ -107,9 +112,7 @@ def add_compare(subparsers):
         "the validation metric as mean ± std, parameters, time per epoch and "
         "latency, and whether the winner's lead is beyond the noise.",
     )
-    parser.add_argument(
-        "target", help="a task folder (made by `rnnkit new`) or a built-in task name"
-    )
+    _add_task_options(parser)
     parser.add_argument("--cells", default="rnn,gru,lstm", help="default: rnn,gru,lstm")
     parser.add_argument("--seeds", type=int, default=3, help="runs per cell type")
     parser.add_argument("--epochs", type=int, help="epochs per run (default: config)")
@@ -120,14 +123,6 @@ def add_compare(subparsers):
         choices=("units", "params"),
         default="units",
         help="give every cell the same units, or about the same parameter count",
-    )
-    parser.add_argument("--data", help="training data (overrides the config's `data`)")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override any top-level config key (repeatable)",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an earlier comparison"

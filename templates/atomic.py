@@ -13,11 +13,21 @@ import shutil
 import tempfile
 
 
+def _new_file_mode():
+    """What `open()` would give a new file: 0o666 less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_text(path, text):
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        # mkstemp makes the file private (0600); a report or a config in a
+        # run folder should be as readable as any file the user writes.
+        os.fchmod(fd, _new_file_mode())
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             file.write(text)
             file.flush()

@@ -1,7 +1,8 @@
 """`rnnkit demo`: the whole workflow on a task's bundled data.
 
-new -> train -> export -> predict, in a temporary folder (or `--dir`), with
-the same functions the CLI commands use.
+new -> tune -> export -> predict, in a temporary folder (or `--dir`), with
+the same functions the CLI commands use: a small search whose best trial is
+exported.
 """
 
 import pathlib
@@ -37,17 +38,25 @@ def headline(metrics):
     return ", ".join(f"{k} {metrics[k]:.4g}" for k in keys if k in metrics)
 
 
-def run_workflow_demo(kind="classification", folder=None, epochs=None):
+def run_workflow_demo(kind="classification", folder=None, epochs=None, trials=3):
+    """new -> tune (`trials` trials of up to `epochs` epochs each, default the
+    config's [search] epochs) -> export -> predict."""
+    from rnnkit.tuning.search import tune
+
     with tempfile.TemporaryDirectory() as scratch:
         root = pathlib.Path(folder or scratch)
         task_dir = root / kind
         print(f"1. rnnkit new {kind} {task_dir}")
         tasks.copy_template(kind, task_dir, force=True)
-        print(f"2. rnnkit train {task_dir}")
-        overrides = {} if epochs is None else {"epochs": epochs}
-        run = workflow.train(task_dir, overrides=overrides)
-        validation = runs.metrics(run)
-        print(f"   validation: {headline(validation)}")
+        budget = {
+            "max_trials": trials,
+            **({} if epochs is None else {"epochs": epochs}),
+        }
+        print(f"2. rnnkit tune {task_dir} --max-trials {trials}")
+        result = tune(task_dir, {"search": budget}, overwrite=True)
+        validation = runs.metrics(result.best_run)
+        print(f"   best run {result.best_run.name}: {headline(validation)}")
+        print(f"   leaderboard: {result.leaderboard}")
         print(f"3. rnnkit export {task_dir} --out {root / 'saved_models'}")
         path = workflow.export_run(task_dir, out=root / "saved_models")
         print(f"   {path} (checked in a fresh TensorFlow process)")

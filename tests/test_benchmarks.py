@@ -44,6 +44,11 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
             ["--batch", "2", "--repeats", "1"],
             "| method | sentences/s |",
         ),
+        (
+            "tuning.py",
+            ["--trials", "2", "--epochs", "1", "--report", "1", "2"],
+            "| after trial | search MiB |",
+        ),
     ],
 )
 def test_benchmark_prints_its_table(script, args, header):

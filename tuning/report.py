@@ -17,6 +17,12 @@ from rnnkit.templates import atomic
 NOISE_MULTIPLE = 2.0  # gaps under this many standard errors are noise
 
 
+def _and(names):
+    """`a`, `a and b`, `a, b and c`."""
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def standard_error(a, b):
     """The standard error of the gap between two cells' mean metrics."""
     return math.sqrt(a.std**2 / len(a.values) + b.std**2 / len(b.values))
@@ -55,7 +61,7 @@ def verdict(results, metric, mode):
         return (
             f"No clear winner. {lead}, within the noise: under "
             f"{NOISE_MULTIPLE:g} times its standard error ({error:.4f}) over "
-            f"{seeds} seeds. On this evidence {', '.join(r.cell for r in tied)} "
+            f"{seeds} seeds. On this evidence {_and(r.cell for r in tied)} "
             f"are equally good; {smallest.cell} has the fewest parameters "
             f"({smallest.params:,}) and {fastest.cell} trains fastest "
             f"({fastest.epoch_seconds:.2f} s per epoch)."

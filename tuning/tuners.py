@@ -1,6 +1,7 @@
-"""Keras Tuner's own tuners, with two additions: the first random or
-bayesian trial is the config's own model, and every trial reports itself
-(a progress line and a record beside Keras Tuner's `trial.json`)."""
+"""Keras Tuner's own tuners, with three additions: the first random or
+bayesian trial is the config's own model; trials train in a worker process
+(see `rnnkit.tuning.worker`); and every trial reports itself, as a progress
+line and a record beside Keras Tuner's `trial.json`."""
 
 import pathlib
 import time
@@ -8,7 +9,7 @@ import time
 import keras_tuner
 from keras_tuner.engine.trial import TrialStatus
 from keras_tuner.oracles import BayesianOptimizationOracle, RandomSearchOracle
-from keras_tuner.src.engine.tuner_utils import SaveBestEpoch
+from keras_tuner.src.engine.tuner_utils import SaveBestEpoch  # not public; see below
 
 from rnnkit.templates import atomic
 
@@ -81,6 +82,7 @@ class InWorker:
         the execution to the worker with what Keras Tuner prepared for it,
         the checkpoint, the TensorBoard folder and the epochs."""
         callbacks = kwargs.pop("callbacks", [])
+        # Keras Tuner's checkpoint callback names the file the worker writes.
         checkpoint = next(c for c in callbacks if isinstance(c, SaveBestEpoch))
         board = [c for c in callbacks if type(c).__name__ == "TensorBoard"]
         values = trial.hyperparameters.values

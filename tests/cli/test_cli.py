@@ -49,8 +49,8 @@ def test_no_command_prints_help_and_fails():
 
 @pytest.mark.parametrize(
     "args",
-    [["--epochs", "0"], ["layers", "--timesteps", "1"]],
-    ids=["epochs-0", "timesteps-1"],
+    [["--epochs", "0"], ["layers", "--timesteps", "1"], ["--max-trials", "0"]],
+    ids=["epochs-0", "timesteps-1", "max-trials-0"],
 )
 def test_demo_rejects_bad_numbers_in_one_line(args):
     result = run(["demo", *args])
@@ -72,6 +72,36 @@ def test_demo_usage_error_comes_before_importing_tensorflow():
     )
     result = run(["-c", script], command=[sys.executable])
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.slow
+def test_the_workflow_demo_tunes_exports_and_predicts(tmp_path):
+    result = run(
+        ["demo", "--epochs", "1", "--max-trials", "2", "--dir", str(tmp_path)],
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    steps = [
+        line.split(" ", 2)[1:] for line in lines if line[:2] in {"1.", "2.", "3.", "4."}
+    ]
+    assert [command for command, _ in steps] == ["rnnkit"] * 4
+    assert [rest.split()[0] for _, rest in steps] == [
+        "new",
+        "tune",
+        "export",
+        "predict",
+    ]
+    assert [line.split()[1] for line in lines if line.startswith("trial ")] == [
+        "1/2",
+        "2/2",
+    ]
+    assert (
+        tmp_path / "saved_models" / "classification" / "1" / "saved_model.pb"
+    ).is_file()
+    labels = {"computers", "food", "law", "love", "politics", "science", "sports"}
+    answers = [line.rsplit(" -> ", 1)[1].strip("'") for line in lines if " -> " in line]
+    assert len(answers) == 3 and set(answers) <= labels
 
 
 @pytest.mark.slow

@@ -38,3 +38,16 @@ def test_replace_directory(tmp_path):
         atomic.replace_directory(staged, target)
     assert (target / "file").read_text() == "second"
     assert sorted(os.listdir(tmp_path)) == ["1"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_written_files_follow_the_umask_like_open(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        atomic.write_text(tmp_path / "report.md", "# report\n")
+        with open(tmp_path / "plain.md", "w") as file:
+            file.write("# plain\n")
+    finally:
+        os.umask(old)
+    mode = (tmp_path / "report.md").stat().st_mode & 0o777
+    assert mode == (tmp_path / "plain.md").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -120,15 +120,7 @@ def test_a_truncated_state_file_is_named(searched, name):
 
 @pytest.mark.slow
 def test_a_nan_trial_fails_and_is_never_the_best(tmp_path):
-    folder = tiny_tasks.make(
-        "classification",
-        tmp_path,
-        search=tiny_tasks.fixed_search(
-            cells=["rnn", "gru"], tuner="grid", max_trials=2
-        ),
-        cell="rnn",
-        **tiny_tasks.FIXED_CONFIG,
-    )
+    folder = tiny_tasks.rnn_then_gru(tmp_path)
     poison(folder, ["rnn"])
     lines = []
     result = tuning.tune(folder, print_fn=lines.append)
@@ -188,15 +180,7 @@ def test_bad_flags_are_named(tmp_path, capsys, flags, message):
 
 @pytest.mark.slow
 def test_a_dead_worker_fails_its_trial_and_the_next_gets_a_new_one(tmp_path):
-    folder = tiny_tasks.make(
-        "classification",
-        tmp_path,
-        search=tiny_tasks.fixed_search(
-            cells=["rnn", "gru"], tuner="grid", max_trials=2
-        ),
-        cell="rnn",
-        **tiny_tasks.FIXED_CONFIG,
-    )
+    folder = tiny_tasks.rnn_then_gru(tmp_path)
     # As if the system killed it for memory: the worker building an rnn
     # model dies (the search process builds models too, to list the space).
     with open(folder / "task.py", "a") as file:

@@ -93,3 +93,15 @@ def fixed_search(**values):
         "bidirectional": [False],
         **values,
     }
+
+
+def rnn_then_gru(root):
+    """A classification task whose grid search runs an rnn, then a gru,
+    with everything else fixed."""
+    return make(
+        "classification",
+        root,
+        search=fixed_search(cells=["rnn", "gru"], tuner="grid", max_trials=2),
+        cell="rnn",
+        **FIXED_CONFIG,
+    )
