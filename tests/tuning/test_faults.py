@@ -12,7 +12,7 @@ import pytest
 import tiny_tasks
 from test_search import leaderboard
 
-from rnnkit import cli
+from rnnkit import cli, cli_tuning
 from rnnkit.tuning import search as tuning
 from rnnkit.tuning import worker
 from rnnkit.tuning.state import TuningStateError
@@ -216,3 +216,23 @@ def test_a_search_survives_a_new_worker_for_every_trial(tmp_path, monkeypatch):
     result = tuning.tune(folder, **QUIET)
     assert result.trials == 3
     assert [row["status"] for row in leaderboard(folder)] == ["completed"] * 3
+
+
+def test_tune_flags_become_config_overrides(tmp_path):
+    args = cli.build_parser().parse_args(
+        ["tune", "t", "--tuner", "grid", "--max-trials", "4", "--epochs", "2"]
+        + ["--executions-per-trial", "2", "--cells", "gru, lstm", "--seed", "7"]
+        + ["--data", str(tmp_path / "d.csv"), "--set", "units=32"]
+    )
+    assert cli_tuning._overrides(args) == {
+        "units": 32,
+        "search": {
+            "tuner": "grid",
+            "max_trials": 4,
+            "epochs": 2,
+            "executions_per_trial": 2,
+            "cells": ["gru", "lstm"],
+        },
+        "seed": 7,
+        "data": str(tmp_path / "d.csv"),
+    }
