@@ -1,6 +1,8 @@
-"""The `rnnkit` command line: new, train, evaluate, export, predict, info, demo.
+"""The `rnnkit` command line, in the order of a user's day: new, train, tune,
+compare, evaluate, export, predict, attention, info, diagnose and demo.
 
-Each command is a `cmd_<name>(args)` function with its parser beside it.
+Each command is a `cmd_<name>(args)` function with its parser beside it
+(tune and compare in `cli_tuning`, diagnose in `cli_diagnose`).
 TensorFlow is imported inside commands, after the arguments are checked, so
 `--help`, `--version` and usage errors answer at once. Errors about the
 user's data or request print one line and exit with status 2.
@@ -325,15 +327,15 @@ def build_parser():
     for add in (
         _add_new,
         _add_train,
+        cli_tuning.add_tune,
+        cli_tuning.add_compare,
         _add_evaluate,
         _add_export,
         _add_predict,
         _add_attention,
         _add_info,
-        _add_demo,
         cli_diagnose.add_diagnose,
-        cli_tuning.add_tune,
-        cli_tuning.add_compare,
+        _add_demo,
     ):
         add(subparsers)
     return parser

@@ -174,3 +174,17 @@ def test_executions_of_a_trial_train_with_different_seeds(tmp_path):
     # Keras Tuner scores the trial by the mean of the executions' best epochs.
     expected = (max(first["val_accuracy"]) + max(second["val_accuracy"])) / 2
     assert result.best_score == pytest.approx(expected)
+
+
+@pytest.mark.slow
+def test_the_same_seed_gives_the_same_trials(tmp_path):
+    results = []
+    for name in ("a", "b"):
+        folder = tiny_tasks.make("classification", tmp_path / name, seed=3)
+        tuning.tune(folder, print_fn=lambda line: None)
+        results.append(
+            (trial_values(folder), [row["val_accuracy"] for row in leaderboard(folder)])
+        )
+    assert results[0] == results[1]
+    # ...and they are three different trials, so the equality says something.
+    assert len({json.dumps(v, sort_keys=True) for v in results[0][0]}) == 3
