@@ -95,6 +95,8 @@ def cmd_tune(args):
     from rnnkit.tuning.search import tune
 
     result = tune(args.target, _overrides(args), args.overwrite)
+    if result.best_run is None:  # a worker of a distributed search
+        return 0
     print(
         f"best {result.objective} {result.best_score:.4f} after {result.trials} "
         f"trials\nleaderboard: {result.leaderboard}\nbest run: {result.best_run}"

@@ -33,6 +33,18 @@ def last_error(trial):
     return tail if sep and "Error" in head else lines[-1]
 
 
+def score(oracle, trial, record):
+    """The trial's score. A distributed worker's copy of the trial has none
+    (the chief scores it), so it is worked out from the record as Keras
+    Tuner does: the mean over executions of the best epoch's objective."""
+    if trial.score is not None:
+        return trial.score
+    objective = oracle.objective
+    pick = max if objective.direction == "max" else min
+    bests = [pick(h[objective.name]) for h in record["histories"]]
+    return sum(bests) / len(bests)
+
+
 def duration(seconds):
     minutes, seconds = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
@@ -65,7 +77,7 @@ class Progress:
         number = int(trial.trial_id) + 1
         of = f"/{self.total}" if self.total else ""
         if trial.status == TrialStatus.COMPLETED:
-            outcome = f"{self.objective} {trial.score:.4f}"
+            outcome = f"{self.objective} {score(oracle, trial, record):.4f}"
         else:
             outcome = f"failed: {last_error(trial)}"
         best = best_trials(oracle)

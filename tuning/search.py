@@ -31,8 +31,8 @@ class TuningFailed(RnnkitError):
 @dataclasses.dataclass
 class SearchResult:
     folder: pathlib.Path  # <task>/tuning
-    leaderboard: pathlib.Path
-    best_run: pathlib.Path
+    leaderboard: pathlib.Path  # None in a distributed worker: the chief's job
+    best_run: pathlib.Path  # None in a distributed worker
     objective: str
     best_score: float
     trials: int
@@ -51,11 +51,22 @@ def check_tensorboard():
         ) from None
 
 
+def _distributed_worker():
+    """Whether this process is a worker of Keras Tuner's distributed mode
+    (`KERASTUNER_TUNER_ID` and a chief's address in the environment): its
+    oracle is the chief's, and the chief writes the results."""
+    from keras_tuner.src.distribute import utils
+
+    return utils.has_chief_oracle() and not utils.is_chief_oracle()
+
+
 def _planned_trials(tuner, search):
     """How many trials the search will run, where that is known."""
     oracle = tuner.oracle
     if search["tuner"] != "hyperband":
         return search["max_trials"]
+    if _distributed_worker():
+        return None  # the schedule is the chief's
     brackets = oracle._get_num_brackets()  # Keras Tuner has no public count
     return oracle.hyperband_iterations * sum(
         oracle._get_size(b, r)
@@ -65,6 +76,8 @@ def _planned_trials(tuner, search):
 
 
 def _finished(tuner):
+    if _distributed_worker():
+        return []  # only the chief's oracle knows
     return [
         t for t in tuner.oracle.trials.values() if t.status in ("COMPLETED", "FAILED")
     ]
@@ -143,6 +156,10 @@ def tune(target, overrides=None, overwrite=False, print_fn=print):
         failure = error
     finally:
         tuner.worker.stop()
+    if _distributed_worker():
+        trained = tuner.progress.finished_here
+        print_fn(f"{trained} trials trained here; the chief writes the results")
+        return SearchResult(folder, None, None, objective.name, None, trained)
     names = [
         hp.name for hp in state.declared_space(task, config).space
     ]  # the leaderboard's columns, in declaration order

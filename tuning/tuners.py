@@ -28,10 +28,15 @@ def default_values(space):
     return {k: v for k, v in chosen.values.items() if chosen.is_active(k)}
 
 
+# Asks `get_best_trials` for every trial; an int32, as the chief oracle of a
+# distributed search receives it over gRPC.
+EVERY_TRIAL = 2**31 - 1
+
+
 def best_trials(oracle, count=1):
     """The best completed trials. Keras Tuner's `get_best_trials` pads its
     answer with unfinished and failed trials; those never count here."""
-    ranked = oracle.get_best_trials(len(oracle.trials))
+    ranked = oracle.get_best_trials(EVERY_TRIAL)
     return [t for t in ranked if t.status == TrialStatus.COMPLETED][:count]
 
 

@@ -4,6 +4,7 @@ killed process, changed data, truncated files, NaN losses, no tensorboard."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -236,3 +237,46 @@ def test_tune_flags_become_config_overrides(tmp_path):
         "seed": 7,
         "data": str(tmp_path / "d.csv"),
     }
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_keras_tuners_distributed_mode_chief_and_worker(tmp_path):
+    folder = tiny_tasks.make("classification", tmp_path, search={"max_trials": 2})
+    address = {
+        "KERASTUNER_ORACLE_IP": "127.0.0.1",
+        "KERASTUNER_ORACLE_PORT": str(free_port()),
+    }
+
+    def start(tuner_id):
+        env = {**ENV, **address, "KERASTUNER_TUNER_ID": tuner_id}
+        return subprocess.Popen(
+            tune_command(folder),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+
+    chief = start("chief")
+    oracle = folder / "tuning" / "search" / "oracle.json"
+    deadline = time.monotonic() + 120
+    while not oracle.exists():  # the chief saves its oracle, then serves it
+        assert chief.poll() is None and time.monotonic() < deadline, chief.stderr.read()
+        time.sleep(0.1)
+    worker = start("tuner0")
+    worker_out, worker_err = worker.communicate(timeout=300)
+    chief_out, chief_err = chief.communicate(timeout=300)
+    assert worker.returncode == 0, worker_err
+    assert chief.returncode == 0, chief_err
+    assert [
+        line.split()[1] for line in worker_out.splitlines() if line.startswith("trial ")
+    ] == ["1/2", "2/2"]
+    assert "2 trials trained here; the chief writes the results" in worker_out
+    assert "best run: " in chief_out
+    assert [row["status"] for row in leaderboard(folder)] == ["completed"] * 2
