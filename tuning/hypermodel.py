@@ -1,6 +1,7 @@
 """A template's model as a Keras Tuner hypermodel."""
 
 import time
+import warnings
 
 import keras
 import keras_tuner
@@ -111,8 +112,11 @@ class TaskHyperModel(keras_tuner.HyperModel):
         hp = keras_tuner.HyperParameters.from_config(request["hyperparameters"])
         self.execution = request["execution"]
         model = self.build(hp)
-        if request["warm_start"]:
-            model.load_weights(request["warm_start"])
+        if request["warm_start"]:  # Hyperband: carry on from an earlier trial
+            with warnings.catch_warnings():
+                # The fresh optimizer has no slots yet; only weights carry on.
+                warnings.filterwarnings("ignore", "Skipping variable loading")
+                model.load_weights(request["warm_start"])
         objective = keras_tuner.Objective(*request["objective"])
         checkpoint = tuner_utils.SaveBestEpoch(objective, request["checkpoint"])
         checkpoint.best_value = request["best_value"]
