@@ -87,26 +87,8 @@ def cmd_train(args):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     run = workflow.train(args.target, args.data, overrides, args.run_id)
-    print(f"{run}\nvalidation: {summary(runs.metrics(run))}")
+    print(f"{run}\nvalidation: {runs.headline(runs.metrics(run))}")
     return 0
-
-
-SUMMARY_KEYS = (
-    "accuracy",
-    "macro_f1",
-    "loss",
-    "perplexity",
-    "bits_per_token",
-    "bleu",
-    "chrf",
-    "exact_match",
-    "token_error_rate",
-)
-
-
-def summary(metrics):
-    """`accuracy 0.8123, macro_f1 0.7900`: the headline numbers."""
-    return ", ".join(f"{k} {metrics[k]:.4f}" for k in SUMMARY_KEYS if k in metrics)
 
 
 def _add_evaluate(subparsers):

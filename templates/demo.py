@@ -23,21 +23,6 @@ SAMPLES = {
 OPTIONS = {"generation": {"max_length": 160, "temperature": 0.7, "seed": 1}}
 
 
-def headline(metrics):
-    keys = (
-        "accuracy",
-        "macro_f1",
-        "loss",
-        "perplexity",
-        "bits_per_token",
-        "bleu",
-        "chrf",
-        "exact_match",
-        "token_error_rate",
-    )
-    return ", ".join(f"{k} {metrics[k]:.4g}" for k in keys if k in metrics)
-
-
 def run_workflow_demo(kind="classification", folder=None, epochs=None, trials=3):
     """new -> tune (`trials` trials of up to `epochs` epochs each, default the
     config's [search] epochs) -> export -> predict."""
@@ -55,7 +40,7 @@ def run_workflow_demo(kind="classification", folder=None, epochs=None, trials=3)
         print(f"2. rnnkit tune {task_dir} --max-trials {trials}")
         result = tune(task_dir, {"search": budget}, overwrite=True)
         validation = runs.metrics(result.best_run)
-        print(f"   best run {result.best_run.name}: {headline(validation)}")
+        print(f"   best run {result.best_run.name}: {runs.headline(validation)}")
         print(f"   leaderboard: {result.leaderboard}")
         print(f"3. rnnkit export {task_dir} --out {root / 'saved_models'}")
         path = workflow.export_run(task_dir, out=root / "saved_models")

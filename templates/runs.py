@@ -55,6 +55,25 @@ def metrics(folder):
     return json.loads((pathlib.Path(folder) / "metrics.json").read_text())
 
 
+# The headline metrics of each task, in the order they are printed.
+HEADLINE_KEYS = (
+    "accuracy",
+    "macro_f1",
+    "loss",
+    "perplexity",
+    "bits_per_token",
+    "bleu",
+    "chrf",
+    "exact_match",
+    "token_error_rate",
+)
+
+
+def headline(metrics):
+    """`accuracy 0.8123, macro_f1 0.7900`: a run's headline numbers."""
+    return ", ".join(f"{k} {metrics[k]:.4f}" for k in HEADLINE_KEYS if k in metrics)
+
+
 def best(task_dir, metric, mode="max"):
     """The completed run with the best validation `metric` (highest, or
     lowest with `mode="min"`)."""
