@@ -3,9 +3,12 @@
 Back-propagation through time carries the gradient of a loss at the last
 step `T` back to the state `x_{T-k}` through the product of `k` step
 Jacobians `∂x_t/∂x_{t-1}`. For the Elman RNN each factor is
-`diag(f'(.)) W_xx`, so the product shrinks or grows geometrically with `k`;
-the gated cells add paths (the LSTM's `c_t = f * c_{t-1} + ...`, the GRU's
-`h_t = z * h_{t-1} + ...`) whose factor is a gate close to 1.
+`diag(f'(.)) W_xx`, so the product shrinks or grows geometrically with `k`,
+the faster the more the tanh saturates. The gated cells add paths (the
+LSTM's `c_t = f * c_{t-1} + ...`, the GRU's `h_t = z * h_{t-1} + ...`) whose
+factor is a gate that training can hold near 1. At initialisation it is not:
+the LSTM's forget gate starts near sigmoid(1) = 0.73 and the GRU's update
+gate near 0.5 (`benchmarks/gradient_scales.py` measures the consequences).
 
 `state_gradient_norms` measures that product directly, and the two synthetic
 long-range tasks (`adding_problem`, `copy_memory`) give the cells something

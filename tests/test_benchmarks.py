@@ -45,6 +45,12 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
             "| method | sentences/s |",
         ),
         (
+            "gradient_scales.py",
+            ["--scales", "0.5", "2", "--lag", "3", "--units", "2"]
+            + ["--features", "2", "--batch", "2", "--seeds", "0"],
+            "| input scale | rnn |",
+        ),
+        (
             "tuning.py",
             ["--trials", "2", "--epochs", "1", "--report", "1", "2"],
             "| after trial | search MiB |",
