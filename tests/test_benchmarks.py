@@ -45,6 +45,12 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
             "| method | sentences/s |",
         ),
         (
+            "loop_unrolling.py",
+            ["--kinds", "rnn", "--factors", "1", "2", "--batch", "2"]
+            + ["--timesteps", "5", "--features", "3", "--units", "4", "--repeats", "1"],
+            "| kind | layer |",
+        ),
+        (
             "gradient_scales.py",
             ["--scales", "0.5", "2", "--lag", "3", "--units", "2"]
             + ["--features", "2", "--batch", "2", "--seeds", "0"],

@@ -88,6 +88,45 @@ def test_long_sequence_runs_in_chunks_and_matches_keras(kind, variant):
     )
 
 
+@pytest.mark.parametrize("training", [True, False], ids=["fused-bptt", "autodiff"])
+@pytest.mark.parametrize("time", [1, 8, 16, 23])
+@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
+def test_lengths_around_the_loop_unrolling_match_keras(kind, variant, time, training):
+    # The fused loops run UNROLL_STEPS (4) steps per iteration and the rest
+    # after it: none of either, whole iterations only, and both.
+    shape = (2, time, 3)
+    theirs, ours = keras_and_rnnkit(
+        kind, units=3, inputs_shape=shape, return_sequences=True, **variant
+    )
+    x = random_inputs(*shape)
+    assert_same(
+        outputs_and_gradients(ours, x, training=training),
+        outputs_and_gradients(theirs, x, training=training),
+    )
+
+
+@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
+def test_a_length_unknown_when_traced_matches_keras(kind, variant):
+    # Traced for any length, the loops cannot unroll and run a step each.
+    theirs, ours = keras_and_rnnkit(kind, units=3, **variant)
+    spec = tf.TensorSpec((None, None, 5))
+
+    def traced(layer):
+        @tf.function(input_signature=[spec])
+        def run(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(tf.sin(3.0 * layer(x, training=True) + 1.0))
+            return [loss, *tape.gradient(loss, [x, *layer.trainable_weights])]
+
+        return run
+
+    ours_fn, theirs_fn = traced(ours), traced(theirs)
+    for time in (3, 11):
+        x = tf.constant(random_inputs(time=time))
+        assert_same(as_list(ours_fn(x)), as_list(theirs_fn(x)))
+
+
 @pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
 def test_initial_state_matches_keras(kind, variant):
     theirs, ours = keras_and_rnnkit(kind, return_state=True, **variant)
