@@ -99,6 +99,21 @@ def new_task(folder):
     return pathlib.Path(folder)
 
 
+def train_and_export(root, kind, data, flags, reports=()):
+    """`rnnkit new <kind>`, `train` on `data` with `flags` and `export` into
+    `root`; checks that train printed each of `reports`. Returns the path
+    export printed."""
+    task = pathlib.Path(root) / "task"
+    assert run(["new", kind, str(task)]).returncode == 0
+    trained = run(["train", str(task), "--data", str(data), *flags])
+    assert trained.returncode == 0, trained.stderr
+    for text in reports:
+        assert text in trained.stdout, trained.stdout
+    result = run(["export", str(task), "--out", str(pathlib.Path(root) / "out")])
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
 def run_folders(task):
     """Every run folder of `task`, finished or not."""
     return sorted((pathlib.Path(task) / "runs").glob("*"))

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from cli_support import one_error_line, run
+from cli_support import one_error_line, run, train_and_export
 
 PATTERN = "abc abd abe. " * 80
 SMALL = [
@@ -26,14 +26,9 @@ SMALL = [
 def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("generation_cli")
     (root / "text.txt").write_text(PATTERN)
-    task = root / "task"
-    assert run(["new", "generation", str(task)]).returncode == 0
-    trained = run(["train", str(task), "--data", str(root / "text.txt"), *SMALL])
-    assert trained.returncode == 0, trained.stderr
-    assert "validation: loss " in trained.stdout and "perplexity" in trained.stdout
-    result = run(["export", str(task), "--out", str(root / "out")])
-    assert result.returncode == 0, result.stderr
-    return root, result.stdout.strip()
+    reports = ("validation: loss ", "perplexity")
+    path = train_and_export(root, "generation", root / "text.txt", SMALL, reports)
+    return root, path
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from cli_support import one_error_line, run
+from cli_support import one_error_line, run, train_and_export
 
 SMALL = [
     "--epochs",
@@ -28,14 +28,9 @@ def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("translation_cli")
     rows = [f"{w}\t{w[::-1]}" for w in ("abc", "bca", "cab", "aab", "bba") * 12]
     (root / "pairs.tsv").write_text("\n".join(rows) + "\n")
-    task = root / "task"
-    assert run(["new", "translation", str(task)]).returncode == 0
-    trained = run(["train", str(task), "--data", str(root / "pairs.tsv"), *SMALL])
-    assert trained.returncode == 0, trained.stderr
-    assert "validation: " in trained.stdout and "bleu" in trained.stdout
-    result = run(["export", str(task), "--out", str(root / "out")])
-    assert result.returncode == 0, result.stderr
-    return root, result.stdout.strip()
+    reports = ("validation: ", "bleu")
+    path = train_and_export(root, "translation", root / "pairs.tsv", SMALL, reports)
+    return root, path
 
 
 @pytest.mark.slow
