@@ -1,5 +1,6 @@
 """What `rnnkit tune` does when things go wrong, each fault made real: a
-killed process, changed data, truncated files, NaN losses, no tensorboard."""
+killed process, changed data, truncated files, NaN losses, no tensorboard,
+a dead worker, a trial out of memory."""
 
 import json
 import os
@@ -179,14 +180,28 @@ def test_bad_flags_are_named(tmp_path, capsys, flags, message):
     assert message in capsys.readouterr().err
 
 
+def only_the_rnn_trial_fails(tmp_path, task_code):
+    """Tunes an rnn-then-gru task with `task_code` appended to its
+    `task.py`; checks that the rnn trial failed and the gru trial completed
+    and is the best. Returns the rnn trial's error."""
+    folder = tiny_tasks.rnn_then_gru(tmp_path)
+    with open(folder / "task.py", "a") as file:
+        file.write(task_code)
+    result = tuning.tune(folder, **QUIET)
+    board = {row["cell"]: row for row in leaderboard(folder)}
+    assert board["rnn"]["status"] == "failed"
+    assert board["gru"]["status"] == "completed"
+    assert "gru" in result.best_run.name
+    return board["rnn"]["error"]
+
+
 @pytest.mark.slow
 def test_a_dead_worker_fails_its_trial_and_the_next_gets_a_new_one(tmp_path):
-    folder = tiny_tasks.rnn_then_gru(tmp_path)
     # As if the system killed it for memory: the worker building an rnn
     # model dies (the search process builds models too, to list the space).
-    with open(folder / "task.py", "a") as file:
-        file.write(
-            """
+    error = only_the_rnn_trial_fails(
+        tmp_path,
+        """
 
 _build = build_model
 
@@ -198,16 +213,40 @@ def build_model(config, data):
     if worker and config["cell"] == "rnn":
         os._exit(9)
     return _build(config, data)
-"""
-        )
-    result = tuning.tune(folder, **QUIET)
-    board = {row["cell"]: row for row in leaderboard(folder)}
-    assert board["rnn"]["status"] == "failed"
-    assert (
-        "worker process training this trial died (exit code 9)" in board["rnn"]["error"]
+""",
     )
-    assert board["gru"]["status"] == "completed"
-    assert "gru" in result.best_run.name
+    assert "worker process training this trial died (exit code 9)" in error
+
+
+@pytest.mark.slow
+def test_a_trial_out_of_memory_fails_with_the_remedy(tmp_path):
+    # The rnn model asks TensorFlow for 1 TiB at every step: a real
+    # allocation failure inside fit, not an error raised by hand.
+    error = only_the_rnn_trial_fails(
+        tmp_path,
+        """
+
+_build = build_model
+
+
+def too_big(x):
+    # Its size is drawn at run time, so TensorFlow cannot fold it away.
+    size = tf.random.uniform([1], 2**38, 2**38 + 1, dtype="int64")
+    return x + tf.reduce_max(tf.zeros(size))
+
+
+def build_model(config, data):
+    model = _build(config, data)
+    if config["cell"] != "rnn":
+        return model
+    model = keras.Model(model.inputs, keras.layers.Lambda(too_big)(model.outputs[0]))
+    loss = "sparse_categorical_crossentropy"
+    model.compile(optimizer=optimizer(config), loss=loss, metrics=["accuracy"])
+    return model
+""",
+    )
+    assert "out of memory training a model of" in error
+    assert "lower the [search] ranges of units" in error
 
 
 @pytest.mark.slow
