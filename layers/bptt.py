@@ -37,9 +37,10 @@ from keras import ops
 PARALLEL_ITERATIONS = 32
 # Time steps per loop iteration when the length is static. Each iteration of
 # a TensorFlow while loop costs a few control-flow ops, comparable with a
-# small cell's step. On 2 CPU cores four steps per iteration trained 4-6%
-# faster at B=64, H=128 and 11-35% at B=32, H=64; eight were no better and
-# slowed the GRU at the larger size (benchmarks/loop_unrolling.py).
+# small cell's step. On 2 CPU cores four steps per iteration trained up to 6%
+# faster at B=64, H=128 (the GRU level) and 11-35% faster at B=32, H=64;
+# eight were no better and slowed the GRU at the larger size
+# (benchmarks/loop_unrolling.py).
 UNROLL_STEPS = 4
 
 
