@@ -22,18 +22,15 @@ class GatedCell(RecurrentCell):
         implementation=2,
         **kwargs,
     ):
-        if implementation not in (1, 2):
-            raise ValueError(
-                "`implementation` must be 1 or 2. "
-                f"Received: implementation={implementation!r}"
-            )
         recurrent_activation = get_activation(
             "recurrent_activation", recurrent_activation
         )
         super().__init__(units, activation=activation, **kwargs)
         self.recurrent_activation = recurrent_activation
         self.layer_norm = bool(layer_norm)
-        # Keras switches to per-gate dropout masks when recurrent dropout is on.
+        # Kept as given, as Keras keeps it: only 1 (per-gate dropout masks)
+        # differs, so the legacy 0 of old saved configs runs as 2. Keras
+        # switches to per-gate masks when recurrent dropout is on.
         self.implementation = 1 if self.recurrent_dropout else implementation
 
     @property

@@ -52,8 +52,10 @@ class GRU(Recurrent):
         reset_after: Apply the reset gate after the recurrent matmul (`True`,
             the default and cuDNN's convention) or before it (`False`).
         use_cudnn: Accepted for compatibility; rnnkit runs its own loop.
-        implementation: 1 or 2, accepted for compatibility: with dropout, 1
-            draws one input mask per gate; recurrent dropout forces 1.
+        implementation: Accepted for compatibility: with dropout, 1 draws one
+            input mask per gate, any other value (2, the default, or the
+            legacy 0 of old saved configs) one for all; recurrent dropout
+            forces 1. Kept as given, as Keras keeps it.
         layer_norm: Layer-normalise the gates (beyond Keras, off by default).
         initial_state_mode: `"zeros"` (Keras) or `"learned"`, a trainable
             `x_0` (beyond Keras).

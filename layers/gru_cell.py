@@ -50,7 +50,9 @@ class GRUCell(GatedCell):
         seed: Random seed for dropout.
         implementation: 2 (the default) shares one input dropout mask over
             the gates; 1 draws one per gate, as Keras does whenever
-            `recurrent_dropout > 0`. The arithmetic is the same either way.
+            `recurrent_dropout > 0`. Any other value, such as the legacy 0 of
+            old saved configs, acts as 2 and is kept as given, as in Keras.
+            The arithmetic is the same either way.
         layer_norm: If `True`, layer-normalise each gate's input and
             recurrent terms (Ba et al., 2016), adding the weights
             `input_norm_gamma` and `recurrent_norm_gamma`. Default `False`.

@@ -51,9 +51,10 @@ class LSTM(Recurrent):
             faster for very short sequences, heavier on memory).
         use_cudnn: Accepted for compatibility (`"auto"`, `True`, `False`);
             rnnkit always runs its own loop.
-        implementation: 1 or 2, accepted for compatibility: with dropout, 1
-            draws one input mask per gate. Keras's rule applies: recurrent
-            dropout forces 1.
+        implementation: Accepted for compatibility: with dropout, 1 draws one
+            input mask per gate, any other value (2, the default, or the
+            legacy 0 of old saved configs) one for all. Keras's rule applies:
+            recurrent dropout forces 1. Kept as given, as Keras keeps it.
         layer_norm: Layer-normalise the gates and the cell state (beyond
             Keras, off by default).
         initial_state_mode: `"zeros"` (Keras) or `"learned"`, a trainable

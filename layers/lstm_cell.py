@@ -50,8 +50,9 @@ class LSTMCell(GatedCell):
         seed: Random seed for dropout.
         implementation: 2 (the default) shares one input dropout mask over
             the gates; 1 draws one per gate. Keras uses 1 whenever
-            `recurrent_dropout > 0`, and so does this cell. The arithmetic is
-            the same either way.
+            `recurrent_dropout > 0`, and so does this cell. Any other value,
+            such as the legacy 0 of old saved configs, acts as 2 and is kept
+            as given, as in Keras. The arithmetic is the same either way.
         layer_norm: If `True`, layer-normalise each gate's input and
             recurrent terms and the cell state (Ba et al., 2016), adding the
             weights `input_norm_gamma`, `recurrent_norm_gamma`,

@@ -102,8 +102,6 @@ def test_wrong_number_of_initial_states(kind):
 def test_other_arguments_are_checked(kind):
     with pytest.raises(ValueError, match=r"use_cudnn='yes'"):
         rnnkit_layers.get_layer(kind, 4, use_cudnn="yes")
-    with pytest.raises(ValueError, match=r"implementation=3"):
-        rnnkit_layers.get_layer(kind, 4, implementation=3)
     with pytest.raises(ValueError, match=r"initial_state_mode='random'"):
         rnnkit_layers.get_layer(kind, 4, initial_state_mode="random")
 
