@@ -126,14 +126,17 @@ def _while(step, loop_vars, time_steps):
             loop_vars = step(*loop_vars)
         return loop_vars
 
-    loop_vars = tf.while_loop(
-        lambda *_: True,
-        body,
-        loop_vars,
-        parallel_iterations=PARALLEL_ITERATIONS,
-        maximum_iterations=iterations,
-        swap_memory=True,
-    )
+    if not isinstance(iterations, int) or iterations > 0:
+        # (A sequence shorter than UNROLL_STEPS, such as a decoder's single
+        # step, needs no loop: a While op costs more than the step itself.)
+        loop_vars = tf.while_loop(
+            lambda *_: True,
+            body,
+            loop_vars,
+            parallel_iterations=PARALLEL_ITERATIONS,
+            maximum_iterations=iterations,
+            swap_memory=True,
+        )
     for _ in range(remainder):
         loop_vars = step(*loop_vars)
     return loop_vars

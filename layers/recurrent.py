@@ -5,7 +5,7 @@ import keras
 from keras import ops, regularizers
 
 from rnnkit.layers.fused_loop import run_fused_loop
-from rnnkit.layers.time_loop import run_time_loop
+from rnnkit.layers.time_loop import LoopResult, run_time_loop
 
 CUDNN_CHOICES = ("auto", True, False)
 
@@ -211,6 +211,8 @@ class Recurrent(keras.layers.Layer):
         recurrent_masks = self.cell.recurrent_dropout_masks(states[0])
         if not training:
             input_masks = recurrent_masks = None
+        if not training and not readout_count and sequences.shape[1] == 1:
+            return self._one_step(sequences[:, 0, :], states, mask)
         inputs = ops.transpose(sequences, (1, 0, 2))  # (time, batch, features)
         if not self.unroll and not readout_count and self.cell.fusable():
             return run_fused_loop(
@@ -239,6 +241,21 @@ class Recurrent(keras.layers.Layer):
             zero_output_for_mask=self.zero_output_for_mask,
             unroll=self.unroll,
             readout_count=readout_count,
+        )
+
+    def _one_step(self, inputs, states, mask):
+        """Inference on a single time step, as a decoder takes one token at a
+        time: the cell alone, with no loop around it."""
+        projected = self.cell.project_inputs(inputs, None)
+        output, new_states, _ = self.cell.step(projected, states, None)
+        if mask is not None:
+            keep = ops.expand_dims(ops.cast(mask[:, 0], "bool"), -1)
+            new_states = [ops.where(keep, n, o) for n, o in zip(new_states, states)]
+            # As in Keras, a masked first step outputs zeros.
+            output = ops.where(keep, output, ops.zeros_like(output))
+        outputs = ops.expand_dims(output, 1) if self.return_sequences else None
+        return LoopResult(
+            last_output=output, outputs=outputs, states=new_states, readout=None
         )
 
     def call(self, sequences, initial_state=None, mask=None, training=False):

@@ -105,6 +105,27 @@ def test_lengths_around_the_loop_unrolling_match_keras(kind, variant, time, trai
     )
 
 
+@pytest.mark.parametrize("options", LOOP_OPTIONS, ids=lambda o: "-".join(o) or "plain")
+@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
+def test_one_step_in_inference_matches_keras(kind, variant, options):
+    # A decoder's step: one time step from given states, some rows masked.
+    # rnnkit runs the cell alone for it, with no loop.
+    shape = (3, 1, 5)
+    theirs, ours = keras_and_rnnkit(
+        kind, units=4, inputs_shape=shape, return_state=True, **variant, **options
+    )
+    x = random_inputs(*shape)
+    mask = np.array([[True], [False], [True]])
+    states = [tf.constant(random_inputs(3, 1, 4, seed=s)[:, 0]) for s in (7, 8)][
+        : len(ours.state_size)
+    ]
+    for step_mask in (None, mask):
+        assert_same(
+            outputs_and_gradients(ours, x, step_mask, initial_state=states),
+            outputs_and_gradients(theirs, x, step_mask, initial_state=states),
+        )
+
+
 @pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
 def test_a_length_unknown_when_traced_matches_keras(kind, variant):
     # Traced for any length, the loops cannot unroll and run a step each.
