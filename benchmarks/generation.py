@@ -26,7 +26,7 @@ import tensorflow as tf  # noqa: E402
 from timing import interleaved_medians  # noqa: E402
 
 from rnnkit.templates import export, tasks  # noqa: E402
-from rnnkit.templates.language_model import TextGenerator, Vocabulary  # noqa: E402
+from rnnkit.templates.language_model import TextGenerator  # noqa: E402
 
 PROMPTS = ["ABSURDITY, n.", "LAWYER, n.", "The ", "", "LOVE, n.", "A", "Cynic", "WAR"]
 
@@ -58,13 +58,12 @@ def exported_model(args, folder):
         **task.module.metadata(config, data, model),
         "hyperparameters": config,
     }
-    endpoints, tracked = task.module.serving(model, meta)
-    path = export.write(endpoints, tracked, meta, folder, version=1)
+    path = export.write(task.module.serving(model, meta), meta, folder, version=1)
     return model, meta, path
 
 
 def in_graph(path, prompts, tokens):
-    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    serve = tf.saved_model.load(str(path)).signatures["generate"]
     inputs = dict(
         prompt=tf.constant(prompts),
         max_length=tf.constant(tokens),
@@ -122,8 +121,7 @@ def main(argv=None):
     prompts = (PROMPTS * args.batch)[: args.batch]
     with tempfile.TemporaryDirectory() as folder:
         model, meta, path = exported_model(args, folder)
-        vocabulary = Vocabulary(meta["vocabulary"])
-        generator = TextGenerator(model, vocabulary, meta["tokenization"])
+        generator = TextGenerator(model.encoder, model.forward)
         contenders = {
             "(a) SavedModel, loop in the graph": in_graph(path, prompts, args.tokens),
             "(b) predict() per token, growing window": growing_window(

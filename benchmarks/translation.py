@@ -44,15 +44,18 @@ def exported_model(folder):
     config = task.config()
     data = task.module.read_data(config, task.folder)
     model = task.module.build_model(config, data)
-    meta = {"task": "translation", **task.module.metadata(config, data, model)}
-    endpoints, tracked = task.module.serving(model, meta)
-    path = export.write(endpoints, tracked, meta, folder, version=1)
+    meta = {
+        "task": "translation",
+        **task.module.metadata(config, data, model),
+        "hyperparameters": config,
+    }
+    path = export.write(task.module.serving(model, meta), meta, folder, version=1)
     return task.module, model, meta, path, data
 
 
 def predict_loop(module, model, meta, texts):
     """(3): re-run the model on the prefix for every new token, batched."""
-    translator = module.translator(model, meta)
+    translator = module.translator(model, meta["hyperparameters"])
     source = translator.source_ids(tf.constant(texts)).numpy()
     length = meta["hyperparameters"]["target_length"]
 

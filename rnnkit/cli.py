@@ -23,7 +23,6 @@ TRUST = (
     "Models are programs: load SavedModels and .keras files only from sources "
     "you trust (see TensorFlow's SECURITY.md)."
 )
-CELLS = ("rnn", "gru", "lstm")
 
 
 def _target_help(parser):
@@ -63,7 +62,7 @@ def _add_train(subparsers):
     _target_help(parser)
     parser.add_argument("--data", help="labelled data (overrides the config's `data`)")
     parser.add_argument("--epochs", type=int)
-    parser.add_argument("--cell", choices=CELLS)
+    parser.add_argument("--cell", help="the cell type (see `cell` in config.toml)")
     parser.add_argument("--units", type=int)
     parser.add_argument("--layers", type=int)
     parser.add_argument("--seed", type=int)
@@ -156,6 +155,7 @@ def _add_predict(subparsers):
     for name, help_text in [
         ("predict", "answers from a SavedModel, one line per text"),
         ("generate", "text from a generation SavedModel (predict, by another name)"),
+        ("translate", "translations from a SavedModel (predict, by another name)"),
     ]:
         parser = subparsers.add_parser(
             name,
@@ -167,7 +167,8 @@ def _add_predict(subparsers):
         parser.add_argument("texts", nargs="*", help="texts; none: read stdin")
         parser.add_argument("--json", action="store_true", help="JSON lines")
         options = parser.add_argument_group(
-            "decoding options (generation: without any, the prompt_only defaults; "
+            "decoding options (without any, serving_default with the config's "
+            "defaults; generation: the `generate` signature's options; "
             "translation: --beam-width and --max-length)"
         )
         options.add_argument("--max-length", type=int, help="tokens to generate")
@@ -187,7 +188,7 @@ DECODING_OPTIONS = ("max_length", "temperature", "top_k", "top_p", "seed", "beam
 
 
 def cmd_predict(args):
-    from rnnkit.templates import workflow
+    from rnnkit.templates import inference
 
     options = {k: getattr(args, k) for k in DECODING_OPTIONS}
     options = {k: v for k, v in options.items() if v is not None}
@@ -196,7 +197,7 @@ def cmd_predict(args):
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
     if not texts:
         return 0
-    for result in workflow.predict(args.saved_model, texts, args.json, options):
+    for result in inference.predict(args.saved_model, texts, args.json, options):
         print(json.dumps(result) if args.json else result)
     return 0
 
@@ -215,9 +216,9 @@ def _add_attention(subparsers):
 
 
 def cmd_attention(args):
-    from rnnkit.templates import workflow
+    from rnnkit.templates import inference
 
-    translation = workflow.plot_attention(args.saved_model, args.text, args.out)
+    translation = inference.plot_attention(args.saved_model, args.text, args.out)
     print(f"{translation}\n{args.out}")
     return 0
 
@@ -234,9 +235,9 @@ def _add_info(subparsers):
 
 
 def cmd_info(args):
-    from rnnkit.templates import workflow
+    from rnnkit.templates import inference
 
-    details = workflow.info(args.saved_model)
+    details = inference.info(args.saved_model)
     if args.json:
         print(json.dumps(details, indent=2))
         return 0
@@ -290,7 +291,7 @@ def cmd_demo(args):
 
         run_demo(timesteps=args.timesteps, epochs=args.epochs or 15, seed=args.seed)
         return 0
-    from rnnkit.templates.demo import run_workflow_demo
+    from rnnkit.demo import run_workflow_demo
 
     run_workflow_demo(args.task, args.dir, args.epochs, args.max_trials)
     return 0

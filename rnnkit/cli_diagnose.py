@@ -8,7 +8,6 @@ import math
 
 from rnnkit.templates.errors import RnnkitError
 
-CELLS = ("rnn", "gru", "lstm")
 TRUST = (
     "Models are programs: load .keras files only from sources you trust "
     "(see TensorFlow's SECURITY.md)."
@@ -59,8 +58,7 @@ def _add_gradients(commands):
     parser.add_argument(
         "--cells",
         nargs="+",
-        default=list(CELLS),
-        help="cell types to compare (not for a run folder)",
+        help="cell types to compare (default: all; not for a run folder)",
     )
     parser.add_argument("--spectral-radius", type=float, default=2.0)
     parser.add_argument("--clipnorm", type=float, default=1.0)
@@ -69,10 +67,17 @@ def _add_gradients(commands):
     parser.set_defaults(handler=cmd_gradients)
 
 
-def _check_gradient_args(args):
-    unknown = [c for c in args.cells if c not in CELLS]
+def _check_cells(cells):
+    """The known cell types among `cells` (all by default), in their order."""
+    from rnnkit.layers import CELL_TYPES  # imports Keras: after the other checks
+
+    unknown = [c for c in cells or () if c not in CELL_TYPES]
     if unknown:
-        raise DiagnoseError(f"unknown cell {unknown[0]!r}. Known cells: {CELLS}")
+        raise DiagnoseError(f"unknown cell {unknown[0]!r}. Known cells: {CELL_TYPES}")
+    return [c for c in CELL_TYPES if cells is None or c in cells]
+
+
+def _check_gradient_args(args):
     for name, minimum in (("timesteps", 2), ("units", 1), ("steps", 1)):
         if getattr(args, name) < minimum:
             raise DiagnoseError(
@@ -88,6 +93,7 @@ def _check_gradient_args(args):
 
 def cmd_gradients(args):
     _check_gradient_args(args)
+    cells = _check_cells(args.cells)
     from rnnkit.templates import diagnose, diagnose_plots
 
     report = diagnose.gradients(
@@ -98,7 +104,7 @@ def cmd_gradients(args):
         args.seed,
         args.spectral_radius,
         args.clipnorm,
-        [c for c in CELLS if c in args.cells],
+        cells,
     )
     print(f"{report.title}: decay rate, log10 |gradient| per step of lag")
     print("cell  at init  trained")

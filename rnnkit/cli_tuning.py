@@ -3,11 +3,12 @@
 from rnnkit.templates.errors import UsageError
 
 TUNER_NAMES = ("random", "bayesian", "hyperband", "grid")
-CELL_TYPES = ("rnn", "gru", "lstm")  # rnnkit.layers.CELL_TYPES, without importing Keras
 
 
 def parse_cells(text):
     """`"rnn,gru"` to `["rnn", "gru"]`, each a known cell type, no repeats."""
+    from rnnkit.layers import CELL_TYPES  # imports Keras: after the other checks
+
     cells = [c.strip() for c in text.split(",") if c.strip()]
     unknown = [c for c in cells if c not in CELL_TYPES]
     if not cells or unknown or len(set(cells)) != len(cells):
@@ -115,7 +116,7 @@ def add_compare(subparsers):
         "latency, and whether the winner's lead is beyond the noise.",
     )
     _add_task_options(parser)
-    parser.add_argument("--cells", default="rnn,gru,lstm", help="default: rnn,gru,lstm")
+    parser.add_argument("--cells", help="cell types to compare (default: all)")
     parser.add_argument("--seeds", type=int, default=3, help="runs per cell type")
     parser.add_argument("--epochs", type=int, help="epochs per run (default: config)")
     parser.add_argument("--units", type=int, help="state size (default: config)")
@@ -138,8 +139,8 @@ def cmd_compare(args):
     from rnnkit.templates import config as settings
 
     _positive(args, "seeds", "epochs", "units", "layers")
-    cells = parse_cells(args.cells)
     overrides = settings.parse_assignments(args.set)
+    cells = parse_cells(args.cells) if args.cells else None
     for key in ("epochs", "units", "layers"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)

@@ -1,2 +1,3 @@
-"""Task templates (classification, translation, generation) and the text,
-data and export machinery they share. The templates land with later issues."""
+"""Task templates (classification, translation, generation), the contract a
+task's `task.py` keeps (`contract`), and the text, data, decoding, export
+and inference machinery the templates share."""

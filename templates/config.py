@@ -1,9 +1,10 @@
 """Task settings: `config.toml`, overrides, validation and the resolved copy.
 
-The built-in template's `config.toml` is the schema: its keys are the valid
-keys and its values give their types and defaults. A copied task folder's
-`config.toml` and `--set key=value` override them; anything else is an error
-that lists the valid keys.
+A task's own `config.toml` is its schema: its keys are the valid keys and
+its values give their types, so a copied task can add a setting by writing
+it there. `--set key=value` overrides a key of the same type; an unknown key
+is an error that lists the valid ones. A key that the task's code asks for
+but its config lacks is an error that names both (see `Config`).
 """
 
 import json
@@ -36,15 +37,24 @@ def _check_type(key, value, default, source):
     return value
 
 
-def merge(defaults, overrides, source):
-    """`defaults` updated with `overrides`, whose keys and types must exist."""
+def merge(defaults, overrides, source, schema="the config"):
+    """`defaults` updated with `overrides`, whose keys and types must exist
+    in `defaults`, read from `schema`."""
     merged = dict(defaults)
     for key, value in overrides.items():
         if key not in defaults:
             valid = ", ".join(sorted(defaults))
-            raise ConfigError(f"{source}: unknown key `{key}`. Valid keys: {valid}")
+            raise ConfigError(
+                f"{source}: unknown key `{key}`; {schema} has no such setting "
+                f"(add it there to make one). Valid keys: {valid}"
+            )
         if isinstance(defaults[key], dict):
-            value = merge(defaults[key], value, f"{source} [{key}]")
+            if not isinstance(value, dict):
+                raise ConfigError(
+                    f"{source}: `{key}` is a table in {schema}. Received: "
+                    f"{key}={value!r}"
+                )
+            value = merge(defaults[key], value, f"{source} [{key}]", schema)
         merged[key] = _check_type(key, value, defaults[key], source)
     return merged
 
@@ -68,17 +78,49 @@ def parse_assignments(assignments):
     return parsed
 
 
-def load(schema_path, config_path=None, overrides=None):
-    """The resolved config: schema defaults, then the file, then overrides."""
-    config = read_toml(schema_path)
-    if config_path is not None and pathlib.Path(config_path) != pathlib.Path(
-        schema_path
-    ):
-        config = merge(config, read_toml(config_path), str(config_path))
-    return merge(config, overrides or {}, "--set")
+class Config(dict):
+    """A resolved config: a dict whose missing keys are errors that say
+    which config file lacks the key and which code asked for it.
+
+    Args:
+        values: The settings.
+        source: The `config.toml` they come from.
+        code: The task's `task.py`, which reads them.
+    """
+
+    def __init__(self, values=(), source="config.toml", code="task.py"):
+        super().__init__(values)
+        self.source, self.code = str(source), str(code)
+
+    def __missing__(self, key):
+        raise ConfigError(
+            f"{self.code} uses the setting `{key}`, but {self.source} does not "
+            f"set it; add `{key} = ...` to {self.source}"
+        )
+
+    def updated(self, changes):
+        """A copy with `changes` applied, still a `Config`."""
+        return Config({**self, **changes}, self.source, self.code)
+
+
+def load(config_path, overrides=None, code="task.py"):
+    """The resolved config: the file, then `--set` overrides of its keys."""
+    values = merge(read_toml(config_path), overrides or {}, "--set", config_path)
+    return Config(values, config_path, code)
+
+
+def _toml_key(key):
+    bare = key and all(c.isascii() and (c.isalnum() or c in "-_") for c in key)
+    return key if bare else json.dumps(key, ensure_ascii=False)
+
+
+def _toml_pairs(table):
+    return [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items()]
 
 
 def _toml_value(value):
+    if isinstance(value, dict):  # a table inside a table: written inline
+        return "{" + ", ".join(_toml_pairs(value)) + "}"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -91,14 +133,11 @@ def _toml_value(value):
 
 
 def dumps(config):
-    """TOML text for a config of scalars, lists and one level of tables."""
-    lines = [
-        f"{k} = {_toml_value(v)}" for k, v in config.items() if not isinstance(v, dict)
-    ]
+    """TOML text for a config: its scalars and lists, then its tables."""
+    lines = _toml_pairs({k: v for k, v in config.items() if not isinstance(v, dict)})
     for name, table in config.items():
         if isinstance(table, dict):
-            lines += ["", f"[{name}]"]
-            lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+            lines += ["", f"[{_toml_key(name)}]", *_toml_pairs(table)]
     return "\n".join(lines) + "\n"
 
 

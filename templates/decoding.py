@@ -13,6 +13,7 @@ seed gives the same text on every run and in every process.
 import tensorflow as tf
 
 MAX_LENGTH_CAP = 2048  # longest continuation a request may ask for
+MAX_BEAM_WIDTH = 16  # widest beam search a request may ask for
 
 
 def check_options(max_length, temperature, top_k, top_p):
@@ -47,6 +48,28 @@ def assert_options(max_length, temperature, top_k, top_p):
         tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0: off)"),
         tf.debugging.assert_positive(top_p, message="top_p must be in (0, 1]"),
         tf.debugging.assert_less_equal(top_p, 1.0, message="top_p must be in (0, 1]"),
+    ]
+
+
+def assert_beam(beam_width, max_length):
+    """Beam search's option checks inside the graph."""
+    return [
+        tf.debugging.assert_greater_equal(
+            beam_width, 1, message="beam_width must be >= 1"
+        ),
+        tf.debugging.assert_less_equal(
+            beam_width,
+            MAX_BEAM_WIDTH,
+            message=f"beam_width must be <= {MAX_BEAM_WIDTH}",
+        ),
+        tf.debugging.assert_greater_equal(
+            max_length, 1, message="max_length must be >= 1"
+        ),
+        tf.debugging.assert_less_equal(
+            max_length,
+            MAX_LENGTH_CAP,
+            message=f"max_length must be <= {MAX_LENGTH_CAP}",
+        ),
     ]
 
 

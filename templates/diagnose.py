@@ -12,7 +12,6 @@ models and training. Training itself uses the task's own loss.
 """
 
 import dataclasses
-import json
 import pathlib
 
 import keras
@@ -20,11 +19,8 @@ import numpy as np
 import tensorflow as tf
 
 from rnnkit.layers import CELL_TYPES, GRUCell, LSTMCell, diagnostics, get_layer
-from rnnkit.layers.recurrent import Recurrent
-from rnnkit.templates import config as settings
-from rnnkit.templates import runs, seq2seq, tasks, workflow
+from rnnkit.templates import runs, tasks, workflow
 from rnnkit.templates.errors import RnnkitError
-from rnnkit.templates.language_model import Vocabulary
 
 PROBE_BATCH = 32  # sequences whose gradient norms are averaged
 
@@ -118,44 +114,28 @@ def exploding_case(timesteps, units, steps, radius, clipnorm, seed):
 # Task folders and runs -----------------------------------------------------------
 
 
-def first_recurrent(model):
-    """The first rnnkit recurrent layer of `model`; for a Bidirectional
-    wrapper, its forward layer."""
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Bidirectional):
-            layer = layer.forward_layer
-        if isinstance(layer, Recurrent):
-            return layer
-    raise RnnkitError(
-        f"model {model.name!r} has no rnnkit recurrent layer (SimpleRNN, GRU, LSTM)"
-    )
+def recurrent_inputs(task, model, texts):
+    """`(layer, tokens, vectors)`: the first recurrent layer of the task's
+    model and what it reads for `texts` (the task's `recurrent_inputs`)."""
+    if not hasattr(task.module, "recurrent_inputs"):
+        raise RnnkitError(
+            f"{task.folder / 'task.py'}: no `recurrent_inputs(model, texts)`, "
+            "which diagnose needs to find the first recurrent layer's inputs"
+        )
+    return task.module.recurrent_inputs(model, texts)
 
 
-def embedded(model, kind, ids):
-    """The token ids `(batch, T)` through the model's own embedding: what
-    its first recurrent layer reads."""
-    names = {"generation": "embedding", "translation": "source_embedding"}
-    if kind in names:
-        return model.get_layer(names[kind])(ids)
-    embedding = next(
-        layer for layer in model.layers if isinstance(layer, keras.layers.Embedding)
-    )
-    return embedding(ids)
+def probe_texts(task, config):
+    """Texts of the task's own data (its validation data, if it has any)."""
+    key = "validation_data" if config.get("validation_data") else "data"
+    examples = task.module.read_examples(config, task.folder / config[key])
+    return examples.texts[: 8 * PROBE_BATCH]
 
 
-def batch_ids(model, kind, x):
-    """Token ids of one batch of a task's dataset inputs."""
-    if kind == "classification":
-        return model.get_layer("vectorizer")(x)  # the model reads strings
-    if kind == "translation":
-        return x[0]  # (source ids, decoder input ids): the encoder's
-    return x
-
-
-def unpadded(ids, rows=8):
+def unpadded(tokens, rows=8):
     """`(row indices, T)`: the longest T that at least `rows` rows (or all
-    of them) fill without padding, so no lag is a padded step."""
-    lengths = np.sum(np.asarray(ids) != 0, axis=1)
+    of them) reach, so no lag is a padded step."""
+    lengths = np.array([len(t) for t in tokens])
     keep = min(rows, len(lengths))
     length = int(np.sort(lengths)[::-1][keep - 1])
     if length < 2:
@@ -163,44 +143,27 @@ def unpadded(ids, rows=8):
     return np.nonzero(lengths >= length)[0][:PROBE_BATCH], length
 
 
-def model_norms(model, kind, x, seed):
-    """Norms by lag of the model's first recurrent layer on its own inputs."""
-    ids = np.asarray(batch_ids(model, kind, x))
-    rows, length = unpadded(ids)
-    inputs = embedded(model, kind, ids[rows, :length])
-    cell = first_recurrent(model).cell
-    return diagnostics.state_gradient_norms(cell, inputs, seed=seed)
-
-
-def first_batch(dataset):
-    return next(iter(dataset))[0]
-
-
-def run_parts(run):
-    """`(task module, data folder, config, metadata)` of a run folder."""
-    run = pathlib.Path(run).resolve()
-    meta = json.loads((run / "metadata.json").read_text())
-    folder = run.parents[1]
-    if (folder / "task.py").is_file():
-        return tasks.locate(folder).module, folder, meta
-    return tasks.built_in(meta["task"]), tasks.TEMPLATES / meta["task"], meta
+def model_norms(task, model, texts, seed):
+    """Norms by lag of the model's first recurrent layer on `texts`."""
+    layer, tokens, vectors = recurrent_inputs(task, model, texts)
+    rows, length = unpadded(tokens)
+    inputs = tf.gather(vectors, rows)[:, :length]
+    return diagnostics.state_gradient_norms(layer.cell, inputs, seed=seed)
 
 
 def run_gradients(run, seed):
     """The run's model at initialisation (rebuilt from its config) and as
     trained."""
-    module, folder, meta = run_parts(run)
-    config = settings.read_toml(run / "config.toml")
+    task, trained, config, meta = workflow.load_run(run)
     keras.utils.set_random_seed(config["seed"])
-    data = module.read_data(config, folder)
-    x = first_batch(module.datasets(config, data)[1])
-    init = module.build_model(config, data)
-    trained = workflow.load_keras_model(run / "model.keras")
+    data = task.module.read_data(config, task.folder)
+    init = task.module.build_model(config, data)
+    texts = probe_texts(task, config)
     kind = config["cell"]
     return GradientReport(
-        f"{meta['task']} run {run.name}",
-        {kind: model_norms(init, meta["task"], x, seed)},
-        {kind: model_norms(trained, meta["task"], x, seed)},
+        f"{meta['task']} run {pathlib.Path(run).resolve().name}",
+        {kind: model_norms(task, init, texts, seed)},
+        {kind: model_norms(task, trained, texts, seed)},
     )
 
 
@@ -213,12 +176,12 @@ def task_gradients(target, steps, seed, kinds=CELL_TYPES):
         config = task.config({"cell": kind})
         keras.utils.set_random_seed(config["seed"])
         data = task.module.read_data(config, task.folder)
-        train_ds, validation_ds = task.module.datasets(config, data)
-        x = first_batch(validation_ds)
+        texts = probe_texts(task, config)
+        train_ds, _ = task.module.datasets(config, data)
         model = task.module.build_model(config, data)
-        init[kind] = model_norms(model, task.kind, x, seed)
+        init[kind] = model_norms(task, model, texts, seed)
         model.fit(train_ds.repeat().take(steps), epochs=1, shuffle=False, verbose=0)
-        trained[kind] = model_norms(model, task.kind, x, seed)
+        trained[kind] = model_norms(task, model, texts, seed)
     return GradientReport(f"{task.kind} task {task.folder.name}", init, trained)
 
 
@@ -263,38 +226,18 @@ def pick_run(target):
     return runs.best(task.workdir, task.module.PRIMARY_METRIC, task.module.PRIMARY_MODE)
 
 
-def text_ids(model, module, meta, text):
-    """`(ids, tokens)` of `text` as the run's model tokenises it."""
-    if meta["task"] == "classification":
-        vectorizer = model.get_layer("vectorizer")
-        ids = vectorizer(tf.constant([text])).numpy()[0]
-        vocabulary = vectorizer.get_vocabulary()
-    elif meta["task"] == "generation":
-        ids = module.generator(model, meta).token_ids(tf.constant([text]))
-        ids = ids.numpy()[0]
-        vocabulary = Vocabulary(meta["vocabulary"]).all_tokens()
-    else:
-        ids = module.translator(model, meta).source_ids(tf.constant([text]))
-        ids = ids.numpy()[0]
-        source = Vocabulary(meta["source_vocabulary"], seq2seq.SOURCE_SPECIAL)
-        vocabulary = source.all_tokens()
-    return ids, [vocabulary[i] for i in ids]
-
-
 def gates(target, text):
     """`(cell kind, tokens, {panel: (T, units) array}, run folder)` for
     `text` read by the first recurrent layer of a run (or a task's best)."""
     run = pick_run(target)
-    module, _, meta = run_parts(run)
-    model = workflow.load_keras_model(run / "model.keras")
-    ids, tokens = text_ids(model, module, meta, text)
-    length = int(np.sum(ids != 0))
+    task, model, _, _ = workflow.load_run(run)
+    layer, tokens, vectors = recurrent_inputs(task, model, [text])
+    length = len(tokens[0])
     if length == 0:
         raise RnnkitError(f"{text!r}: no tokens once tokenised")
-    layer = first_recurrent(model)
-    x = embedded(model, meta["task"], ids[None, :length])
+    x = vectors[:, :length]
     # From x_0: a stateful layer's carried state is not this text's.
     readout = layer.gate_activations(x, initial_state=layer.get_initial_state(1))
     kind = cell_kind(layer.cell)
     panels = {name: np.asarray(readout[name])[0] for name in GATE_PANELS[kind]}
-    return kind, tokens[:length], panels, run
+    return kind, tokens[0][:length], panels, run

@@ -11,6 +11,8 @@ Models are programs: load SavedModels only from sources you trust, as
 TensorFlow's SECURITY.md advises.
 """
 
+import dataclasses
+import importlib.metadata
 import json
 import os
 import pathlib
@@ -21,12 +23,118 @@ import tempfile
 
 import numpy as np
 
-import rnnkit
 from rnnkit.templates import atomic
 from rnnkit.templates.errors import RnnkitError
 
 METADATA = pathlib.Path("assets") / "rnnkit.json"
 TOLERANCE = 1e-5
+EVALUATIONS = ("labels", "references", "likelihood")  # see `Serving`
+
+
+def rnnkit_version():
+    """The installed rnnkit's version (recorded in exports and searches)."""
+    return importlib.metadata.version("rnnkit")
+
+
+@dataclasses.dataclass
+class Signature:
+    """One function of a SavedModel.
+
+    Args:
+        name: The signature's name (`serving_default` is TF Serving's).
+        function: Named tensors in, a dict of named tensors out.
+        inputs: `tf.TensorSpec`s with names, in the function's order.
+        defaults: Values `rnnkit predict` gives the inputs a request leaves
+            out (a generation signature's temperature, say).
+    """
+
+    name: str
+    function: object
+    inputs: list
+    defaults: dict = dataclasses.field(default_factory=dict)
+
+    def input_names(self):
+        return [spec.name for spec in self.inputs]
+
+
+@dataclasses.dataclass
+class Serving:
+    """A task's SavedModel: its signatures and how rnnkit uses them.
+
+    Everything `rnnkit predict`, `evaluate` and `info` need is here, and is
+    recorded in `assets/rnnkit.json`, so they work from the export alone.
+
+    Args:
+        model: The Keras model whose variables the signatures use.
+        signatures: `Signature`s; one is `serving_default`, which takes
+            strings only (one input) and uses the config's defaults.
+        output: The `serving_default` output `rnnkit predict` prints.
+        evaluation: How `rnnkit evaluate` scores held-out data: `"labels"`
+            (serving_default's `probabilities`, ordered as the metadata's
+            `labels`, against labelled texts), `"references"` (the printed
+            output against reference texts, by BLEU and chrF) or
+            `"likelihood"` (the `tokenize` and `score` signatures' nats per
+            token on a held-out text).
+        checks: `(signature name, request)` pairs the export is verified
+            with in a fresh process.
+        labelled_outputs: `{output: metadata key}` for outputs whose last
+            axis the metadata's list names (`{"probabilities": "labels"}`).
+    """
+
+    model: object
+    signatures: list
+    output: str
+    evaluation: str
+    checks: list = dataclasses.field(default_factory=list)
+    labelled_outputs: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        import tensorflow as tf
+
+        names = [s.name for s in self.signatures]
+        if "serving_default" not in names:
+            raise RnnkitError(f"serving() must define `serving_default`: {names}")
+        default = self.signatures[names.index("serving_default")]
+        if len(default.inputs) != 1 or default.inputs[0].dtype != tf.string:
+            raise RnnkitError(
+                "serving_default must take one string input (options go in "
+                f"other signatures). Received: {default.inputs}"
+            )
+        if self.evaluation not in EVALUATIONS:
+            raise RnnkitError(
+                f"Serving.evaluation must be one of {EVALUATIONS}. "
+                f"Received: {self.evaluation!r}"
+            )
+
+    def input(self):
+        """The name of serving_default's string input."""
+        return self.by_name()["serving_default"].inputs[0].name
+
+    def by_name(self):
+        return {s.name: s for s in self.signatures}
+
+    def describe(self):
+        """What `assets/rnnkit.json` records of it."""
+        return {
+            "input": self.input(),
+            "output": self.output,
+            "evaluation": self.evaluation,
+            "labelled_outputs": self.labelled_outputs,
+            "signatures": {
+                s.name: {"inputs": s.input_names(), "defaults": s.defaults}
+                for s in self.signatures
+            },
+        }
+
+    def functions(self):
+        """The signatures as traced `tf.function`s, for use in-process."""
+        import tensorflow as tf
+
+        return {
+            s.name: tf.function(s.function, input_signature=s.inputs)
+            for s in self.signatures
+        }
+
 
 # Runs in a fresh interpreter: plain TensorFlow only, as a server would.
 VERIFY_SCRIPT = """
@@ -100,10 +208,9 @@ def verify(path, functions, requests):
                 )
 
 
-def write(endpoints, tracked, metadata, root, version=None, force=False, requests=()):
-    """Exports `endpoints`, `(name, fn, input_signature)` triples (TF Serving
-    uses the one named `serving_default`), with the `tracked` models and
-    layers; returns the new version's path."""
+def write(serving, metadata, root, version=None, force=False):
+    """Exports the model and signatures of `serving` (a `Serving`) to
+    `<root>/<version>/`, checked in a fresh process; returns its path."""
     import keras
 
     root = pathlib.Path(root)
@@ -120,18 +227,22 @@ def write(endpoints, tracked, metadata, root, version=None, force=False, request
     staged = pathlib.Path(tempfile.mkdtemp(dir=root, prefix=f".{version}-"))
     try:
         archive = keras.export.ExportArchive()
-        for item in tracked:
-            archive.track(item)
+        archive.track(serving.model)
         functions = {
-            name: archive.add_endpoint(name, fn, signature)
-            for name, fn, signature in endpoints
+            s.name: archive.add_endpoint(s.name, s.function, s.inputs)
+            for s in serving.signatures
         }
         archive.write_out(str(staged), verbose=False)
         atomic.write_json(
             staged / METADATA,
-            {**metadata, "version": version, "rnnkit_version": rnnkit.__version__},
+            {
+                **metadata,
+                "serving": serving.describe(),
+                "version": version,
+                "rnnkit_version": rnnkit_version(),
+            },
         )
-        verify(staged, functions, requests)
+        verify(staged, functions, serving.checks)
         # mkdtemp made it private (0700); a server may run as another user.
         staged.chmod(0o755)
         atomic.replace_directory(staged, target)

@@ -1,4 +1,5 @@
-"""Classification metrics: accuracy, macro-F1 and the confusion matrix."""
+"""Metrics: accuracy, macro-F1 and the confusion matrix for classifiers;
+BLEU, chrF and token error rate for translations; and their plots."""
 
 import numpy as np
 
@@ -83,22 +84,27 @@ def edit_distance(a, b):
     return previous[-1]
 
 
-def translation_metrics(hypotheses, references, tokenize):
-    """Corpus BLEU and chrF (sacrebleu, case-insensitive: the word models
-    lower-case), exact match and token error rate over `tokenize`'s tokens."""
+def translation_metrics(hypotheses, references):
+    """Corpus BLEU and chrF with sacreBLEU's defaults (cased, 13a tokens),
+    as papers report them, with sacreBLEU's signature strings; exact match;
+    and the token error rate over sacreBLEU's 13a tokens."""
     import sacrebleu
+    from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 
-    hyp_tokens, ref_tokens = tokenize(hypotheses), tokenize(references)
+    bleu, chrf = sacrebleu.BLEU(), sacrebleu.CHRF()
+    split = Tokenizer13a()
+    hyp_tokens = [split(h.strip()).split() for h in hypotheses]
+    ref_tokens = [split(r.strip()).split() for r in references]
     errors = sum(edit_distance(h, r) for h, r in zip(hyp_tokens, ref_tokens))
     reference_length = sum(len(r) for r in ref_tokens)
     return {
-        "bleu": sacrebleu.BLEU(lowercase=True)
-        .corpus_score(hypotheses, [references])
-        .score,
-        "chrf": sacrebleu.CHRF(lowercase=True)
-        .corpus_score(hypotheses, [references])
-        .score,
-        "exact_match": float(np.mean([h == r for h, r in zip(hyp_tokens, ref_tokens)])),
+        "bleu": bleu.corpus_score(hypotheses, [references]).score,
+        "chrf": chrf.corpus_score(hypotheses, [references]).score,
+        "bleu_signature": str(bleu.get_signature()),
+        "chrf_signature": str(chrf.get_signature()),
+        "exact_match": float(
+            np.mean([h.strip() == r.strip() for h, r in zip(hypotheses, references)])
+        ),
         "token_error_rate": errors / max(reference_length, 1),
         "examples": len(references),
     }

@@ -132,3 +132,20 @@ def choice(hp, config, name):
     values = config["search"][name]
     default = config[name] if config[name] in values else values[0]
     return _choice(hp, name, values, default)
+
+
+def value_range(hp, config, name, step=None, sampling="linear"):
+    """A hyperparameter searched over the `[low, high]` range of `[search]`,
+    an int or a float by the range's ends, whose default is the setting of
+    the same name: for a setting a copied task adds (see the README's
+    "Editing a template")."""
+    kind = int if all(isinstance(v, int) for v in config["search"][name]) else float
+    _check_range(config["search"], name, kind)
+    low, high = config["search"][name]
+    if not low <= config[name] <= high:
+        raise ConfigError(
+            f"`{name} = {config[name]!r}` lies outside its [search] range "
+            f"{config['search'][name]}; widen the range or change the setting"
+        )
+    make = hp.Int if kind is int else hp.Float
+    return make(name, low, high, step=step, sampling=sampling, default=config[name])

@@ -1,177 +1,60 @@
-"""Sequence-to-sequence with attention: tokens, the model, in-graph decoding.
+"""Sequence-to-sequence decoding in the graph: greedy and beam search.
 
 The encoder reads the source (many-to-one) and its final state becomes the
 decoder's initial condition `x_0`; the decoder writes the target one token at
 a time (one-to-many), attending over every encoder output at every step.
-Greedy decoding and beam search run inside the graph, carrying the decoder
-state from step to step; the encoder runs once per request.
+
+A `Translator` drives a model through two of the model's own functions,
+`encode` and `decode`, the very ones its training call is made of (the
+training call is `decode(target_in, *encode(source))`). Greedy decoding and
+beam search run inside the graph, one `decode` call of one token per step,
+carrying the decoder states; the encoder runs once per request.
 """
 
-import keras
 import tensorflow as tf
 
-from rnnkit.layers import get_layer
 from rnnkit.templates import decoding
-from rnnkit.templates.language_model import Vocabulary
 
-SOURCE_SPECIAL = ("", "[UNK]")
-TARGET_SPECIAL = ("", "[UNK]", "[START]", "[END]")
+SOURCE_RESERVED = ("", "[UNK]")
+TARGET_RESERVED = ("", "[UNK]", "[START]", "[END]")
 PAD, UNK, START, END = 0, 1, 2, 3
 ATTENTION = ("additive", "multiplicative", "none")
-MAX_BEAM_WIDTH = 16
-# Punctuation becomes its own word; letters of any script stay in words.
-PUNCTUATION = r"([^\p{L}\p{N}\s'])"
-
-
-def tokenize(texts, mode):
-    """`(batch,)` strings to ragged tokens: characters, or lower-cased words
-    with punctuation split off. The same code tokenises training data and
-    serving requests."""
-    if mode == "character":
-        return tf.strings.unicode_split(texts, "UTF-8")
-    lowered = tf.strings.lower(texts, encoding="utf-8")
-    return tf.strings.split(tf.strings.regex_replace(lowered, PUNCTUATION, r" \1 "))
-
-
-def tokenize_texts(texts, mode):
-    """Python lists of token strings, by `tokenize`."""
-    ragged = tokenize(tf.constant(texts, dtype=tf.string), mode)
-    return [[t.decode() for t in row] for row in ragged.to_list()]
-
-
-def detokenize(tokens, mode):
-    """`(batch, length)` token strings, padding "" included, to strings."""
-    if mode == "character":
-        return tf.strings.reduce_join(tokens, axis=-1)
-    text = tf.strings.reduce_join(tokens, axis=-1, separator=" ")
-    text = tf.strings.regex_replace(text, " +", " ")
-    text = tf.strings.regex_replace(text, r" ([.,!?;:%)\]])", r"\1")
-    return tf.strings.strip(text)
-
-
-def source_vocabulary(tokens, size):
-    return Vocabulary.build(tokens, size, SOURCE_SPECIAL)
-
-
-def target_vocabulary(tokens, size):
-    return Vocabulary.build(tokens, size, TARGET_SPECIAL)
-
-
-# The model -----------------------------------------------------------------
-
-
-def encoder_layers(config):
-    """The encoder's recurrent layers; the last also returns its states."""
-    found = []
-    for depth in range(config["layers"]):
-        last, name = depth == config["layers"] - 1, f"encoder_{depth}"
-        options = dict(return_sequences=True, return_state=last, **cell_extras(config))
-        if config["bidirectional"]:
-            layer = get_layer(config["cell"], config["units"], **options)
-            found.append(keras.layers.Bidirectional(layer, name=name))
-        else:
-            found.append(
-                get_layer(config["cell"], config["units"], name=name, **options)
-            )
-    return found
-
-
-def decoder_units(config):
-    return config["units"] * (2 if config["bidirectional"] else 1)
-
-
-def cell_extras(config):
-    return {k: config[k] for k in ("reset_after", "unit_forget_bias") if k in config}
-
-
-def encode(layers, x, mask, bidirectional):
-    """Encoder outputs and final states; a bidirectional encoder's forward and
-    backward states are concatenated, so the decoder has twice the units."""
-    for layer in layers[:-1]:
-        x = layer(x, mask=mask)
-    outputs, *states = layers[-1](x, mask=mask)
-    if bidirectional:
-        half = len(states) // 2
-        states = [
-            keras.ops.concatenate([f, b], -1)
-            for f, b in zip(states[:half], states[half:])
-        ]
-    return outputs, states
-
-
-def attention_layer(kind):
-    if kind == "additive":
-        return keras.layers.AdditiveAttention(name="attention")  # Bahdanau
-    if kind == "multiplicative":
-        return keras.layers.Attention(name="attention")  # Luong (dot)
-    return None
+MAX_BEAM_WIDTH = decoding.MAX_BEAM_WIDTH
 
 
 class Translator:
     """Translates with a trained sequence-to-sequence model, in the graph.
 
-    Built from the model's named layers (`source_embedding`, `encoder_*`,
-    `target_embedding`, `decoder_*`, `attention`, `combine`, `logits`).
-
     Args:
-        model: The trained model.
-        source: The source `Vocabulary`; target: the target one.
-        config: The resolved config (tokenisation, lengths, attention).
+        source: The source side's `TextEncoder`; target: the target's.
+        encode: `encode(source_ids) -> (memory, states)`: what the decoder
+            attends over (a nested structure of `(batch, ...)` tensors) and
+            its initial states.
+        decode: `decode(target_ids, memory, states) -> (logits, states,
+            attention)`: `(batch, time, vocabulary)` logits, the states
+            after the last step and `(batch, time, source)` weights.
+        source_length: Source tokens read; longer inputs are truncated.
+        length_penalty: GNMT's alpha for beam search.
     """
 
-    def __init__(self, model, source, target, config):
-        self.config = config
-        self.source_embedding = model.get_layer("source_embedding")
-        self.encoder = [
-            model.get_layer(f"encoder_{i}") for i in range(config["layers"])
-        ]
-        self.target_embedding = model.get_layer("target_embedding")
-        self.decoder = [
-            model.get_layer(f"decoder_{i}") for i in range(config["layers"])
-        ]
-        self.attention = None
-        if config["attention"] != "none":
-            self.attention = model.get_layer("attention")
-        self.combine = model.get_layer("combine")
-        self.head = model.get_layer("logits")
-        self.model = model
-        self.lookup = keras.layers.StringLookup(
-            vocabulary=source.tokens, mask_token="", oov_token="[UNK]"
-        )
-        self.lookup(tf.constant([""]))  # builds it, so that it can be exported
-        self.target_tokens = tf.constant(target.all_tokens())
+    def __init__(self, source, target, encode, decode, source_length, length_penalty):
+        self.source, self.target = source, target
+        self.encode, self.decode = encode, decode
+        self.source_length = source_length
+        self.length_penalty = length_penalty
 
     def source_ids(self, texts):
-        tokens = tokenize(texts, self.config["source_tokenization"])
-        tokens = tokens[:, : self.config["source_length"]]  # longer inputs truncated
-        return tf.cast(self.lookup(tokens), tf.int32).to_tensor(default_value=PAD)
-
-    def encode(self, source_ids):
-        mask = tf.not_equal(source_ids, PAD)
-        x = self.source_embedding(source_ids)
-        outputs, states = encode(self.encoder, x, mask, self.config["bidirectional"])
-        return outputs, mask, [states for _ in self.decoder]
+        ids = self.source(texts)[:, : self.source_length]  # longer inputs truncated
+        # At least one column, so that an all-empty batch still encodes.
+        return tf.pad(ids.to_tensor(default_value=PAD), [[0, 0], [0, 1]])
 
     def step(self, memory, tokens, states):
         """One decoder step: logits, new states and attention weights."""
-        outputs, mask = memory
-        x = tf.gather(self.target_embedding.embeddings, tokens)
-        new_states = []
-        for layer, layer_states in zip(self.decoder, states):
-            x, layer_states = layer.cell(x, layer_states, training=False)
-            new_states.append(layer_states)
-        weights = tf.zeros([tf.shape(x)[0], tf.shape(outputs)[1]])
-        if self.attention is not None:
-            context, weights = self.attention(
-                [x[:, None], outputs], mask=[None, mask], return_attention_scores=True
-            )
-            x = tf.concat([x, context[:, 0]], -1)
-            weights = weights[:, 0]
-        return self.head(self.combine(x)), new_states, weights
+        logits, states, weights = self.decode(tokens[:, None], memory, states)
+        return logits[:, 0], states, weights[:, 0]
 
     def start(self, source_ids):
-        outputs, mask, states = self.encode(source_ids)
-        memory = (outputs, mask)
+        memory, states = self.encode(source_ids)
         starts = tf.fill([tf.shape(source_ids)[0]], START)
         logits, states, _ = self.step(memory, starts, states)
         return memory, logits, states
@@ -184,9 +67,10 @@ class Translator:
             return (logits, states, weights) if with_attention else (logits, states)
 
         def choose(logits, t):
-            banned = tf.one_hot([PAD, UNK, START], tf.shape(logits)[-1], on_value=-1e9)
+            # never produce padding, [UNK] or [START]
+            banned = tf.range(tf.shape(logits)[-1]) < END
             return tf.argmax(
-                logits + tf.reduce_sum(banned, 0), -1, output_type=tf.int32
+                tf.where(banned, -float("inf"), logits), -1, output_type=tf.int32
             )
 
         extra = tf.float32 if with_attention else None
@@ -208,7 +92,7 @@ class Translator:
             states,
             max_length,
             beam_width,
-            self.config["length_penalty"],
+            self.length_penalty,
             END,
             (UNK, START),
         )
@@ -219,21 +103,20 @@ class Translator:
         inputs = tf.concat(
             [tf.fill([tf.shape(target_ids)[0], 1], START), target_ids[:, :-1]], 1
         )
-        log_probs = tf.nn.log_softmax(self.model([source_ids, inputs], training=False))
-        picked = tf.gather(log_probs, target_ids, batch_dims=2)
+        memory, states = self.encode(source_ids)
+        logits, _, _ = self.decode(inputs, memory, states)
+        picked = tf.gather(tf.nn.log_softmax(logits), target_ids, batch_dims=2)
         real = tf.not_equal(target_ids, PAD)
         total = tf.reduce_sum(tf.where(real, picked, 0.0), -1)
         lengths = tf.reduce_sum(tf.cast(real, tf.int32), -1)
         return total / decoding.length_penalty(
-            tf.maximum(lengths, 1), self.config["length_penalty"]
+            tf.maximum(lengths, 1), self.length_penalty
         )
 
     def text(self, source_ids, target_ids):
         """Target ids to strings, up to END; an empty source gives ""."""
-        tokens = tf.gather(self.target_tokens, target_ids)
         ended = tf.cumsum(tf.cast(tf.equal(target_ids, END), tf.int32), axis=-1) > 0
-        tokens = tf.where(ended, "", tokens)
-        text = detokenize(tokens, self.config["target_tokenization"])
+        text = self.target.detokenize(tf.where(ended, PAD, target_ids))
         empty = tf.reduce_all(tf.equal(source_ids, PAD), axis=-1)
         return tf.where(empty, "", text)
 

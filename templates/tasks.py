@@ -1,18 +1,20 @@
 """Finding a task: a built-in template name or a copied task folder.
 
-A task folder holds `task.py` (the task's code) and `config.toml` (its
-settings). The built-in template of the same kind (`task.TASK`) supplies
-the config schema. A built-in name used directly keeps its runs in
-`./<name>/` under the current directory.
+A task folder holds `task.py` (the task's code, checked against
+`rnnkit.templates.contract` when it is loaded) and `config.toml` (its
+settings, and their schema). A built-in name used directly keeps its runs
+in `./<name>/` under the current directory.
 """
 
 import dataclasses
 import hashlib
 import importlib.util
+import inspect
 import pathlib
 import shutil
 
 from rnnkit.templates import config as settings
+from rnnkit.templates import contract
 from rnnkit.templates.errors import RnnkitError
 
 TEMPLATES = pathlib.Path(__file__).resolve().parent
@@ -33,18 +35,46 @@ class Task:
         return self.module.TASK
 
     def config(self, overrides=None):
-        schema = TEMPLATES / self.kind / "config.toml"
-        resolved = settings.load(schema, self.folder / "config.toml", overrides)
+        """The task's `config.toml` with `overrides`, checked by the task."""
+        resolved = settings.load(
+            self.folder / "config.toml", overrides, self.folder / "task.py"
+        )
         self.module.check_config(resolved)
         return resolved
 
+    def custom_objects(self):
+        """The Keras classes task.py defines, which its saved models need."""
+        return custom_objects(self.module)
+
+
+def custom_objects(module):
+    """`{name: class}` of the Keras layers and models defined in `module`."""
+    import keras
+
+    return {
+        name: value
+        for name, value in vars(module).items()
+        if inspect.isclass(value)
+        and issubclass(value, keras.layers.Layer)
+        and value.__module__ == module.__name__
+    }
+
 
 def load_module(path):
-    """Imports `task.py` from `path` under a name unique to its location."""
+    """Imports `task.py` from `path` under a name unique to its location,
+    and checks it against the task contract."""
     digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(f"rnnkit_task_{digest}", path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as error:
+        raise RnnkitError(
+            f"{path}, line {error.lineno}: {error.msg}; fix the task's code"
+        ) from None
+    except ImportError as error:
+        raise RnnkitError(f"{path}: {error}; fix the task's imports") from None
+    contract.check(module, path)
     return module
 
 
@@ -55,7 +85,7 @@ def locate(target):
         folder = path.resolve()
         return Task(load_module(folder / "task.py"), folder, folder)
     if str(target) in BUILT_IN:
-        folder = TEMPLATES / str(target)
+        folder = template_folder(str(target))
         return Task(load_module(folder / "task.py"), folder, path.resolve())
     raise RnnkitError(
         f"{target}: neither a task folder (no task.py) nor a built-in task. "
@@ -63,28 +93,29 @@ def locate(target):
     )
 
 
-def built_in(kind):
-    """The built-in task module of `kind`, e.g. for a SavedModel's task."""
+def template_folder(kind):
+    """The installed folder of the built-in template `kind`."""
     if kind not in BUILT_IN:
         raise RnnkitError(
             f"unknown task {kind!r}. Built-in tasks: {', '.join(BUILT_IN)}"
         )
-    return load_module(TEMPLATES / kind / "task.py")
+    folder = TEMPLATES / kind
+    if not (folder / "task.py").is_file():
+        raise RnnkitError(
+            f"{folder}: the {kind} template is missing from this installation "
+            "of rnnkit; reinstall it (pip install --force-reinstall rnnkit)"
+        )
+    return folder
 
 
 def copy_template(kind, destination, force=False):
     """Copies the built-in template `kind` to `destination`."""
-    if kind not in BUILT_IN:
-        raise RnnkitError(
-            f"unknown task {kind!r}. Built-in tasks: {', '.join(BUILT_IN)}"
-        )
+    source = template_folder(kind)
     destination = pathlib.Path(destination)
     if destination.exists() and any(destination.iterdir()) and not force:
         raise RnnkitError(
             f"{destination}: folder exists and is not empty; pass --force to "
             "overwrite the template files in it"
         )
-    shutil.copytree(
-        TEMPLATES / kind, destination, ignore=COPY_IGNORE, dirs_exist_ok=True
-    )
+    shutil.copytree(source, destination, ignore=COPY_IGNORE, dirs_exist_ok=True)
     return destination

@@ -32,6 +32,17 @@ class LabelledTexts:
         return len(self.texts)
 
 
+@dataclasses.dataclass
+class Texts:
+    """Unlabelled texts, read from `source` (a held-out text in pieces)."""
+
+    texts: list
+    source: str
+
+    def __len__(self):
+        return len(self.texts)
+
+
 def existing_path(path, what="data"):
     path = pathlib.Path(path)
     if not path.exists():

@@ -4,7 +4,8 @@ import logging
 
 import keras
 
-TOKENIZATIONS = ("word", "character")
+from rnnkit.templates.text_encoder import TOKENIZATIONS  # noqa: F401  (re-exported)
+
 log = logging.getLogger("rnnkit")
 
 
@@ -34,16 +35,23 @@ def token_count(text, tokenization):
 
 def warn_if_truncated(texts, tokenization, sequence_length, source):
     """Logs how many texts are longer than `sequence_length` tokens."""
-    longer = [t for t in texts if token_count(t, tokenization) > sequence_length]
+    lengths = [token_count(t, tokenization) for t in texts]
+    return warn_about_long_texts(lengths, sequence_length, source)
+
+
+def warn_about_long_texts(lengths, limit, source, name="sequence_length"):
+    """Logs how many of the texts of `lengths` tokens exceed `limit`;
+    returns that count."""
+    longer = [n for n in lengths if n > limit]
     if longer:
-        longest = max(token_count(t, tokenization) for t in longer)
         log.warning(
-            "%s: %d of %d texts are longer than sequence_length=%d tokens "
-            "(longest: %d) and are truncated",
+            "%s: %d of %d texts are longer than %s=%d tokens (longest: %d) "
+            "and are truncated",
             source,
             len(longer),
-            len(texts),
-            sequence_length,
-            longest,
+            len(lengths),
+            name,
+            limit,
+            max(longer),
         )
     return len(longer)

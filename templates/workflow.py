@@ -1,21 +1,34 @@
-"""The user's day, one function per CLI command: train, evaluate, export,
-predict and info. Each works on any task through the task module's
-functions (see `templates/classification/task.py`)."""
+"""The user's day with a task's code: train, evaluate a run, and export.
+Each works on any task through the hooks of the task contract (see
+`rnnkit.templates.contract`); using an export needs no task code (see
+`rnnkit.templates.inference`)."""
 
 import json
 import pathlib
 import zipfile
 
-from rnnkit.templates import atomic, export, runs, tasks, training
+from rnnkit.templates import (
+    atomic,
+    evaluation,
+    export,
+    inference,
+    runs,
+    tasks,
+    training,
+)
 from rnnkit.templates import config as settings
 from rnnkit.templates.errors import DataError, RnnkitError
 
 
-def load_keras_model(path):
-    """A `.keras` file, with a clear error for anything else; never unsafe."""
+def load_keras_model(path, custom_objects=None):
+    """A `.keras` file, with a clear error for anything else; never unsafe.
+
+    `custom_objects` are the classes a task's model is made of beyond
+    Keras and rnnkit (see `tasks.Task.custom_objects`)."""
     import keras
 
     import rnnkit.layers  # noqa: F401  (registers the rnnkit classes)
+    import rnnkit.templates.text_encoder  # noqa: F401  (and the text encoder)
 
     path = pathlib.Path(path)
     if not path.is_file():
@@ -23,7 +36,8 @@ def load_keras_model(path):
     if not zipfile.is_zipfile(path):
         raise DataError(f"{path}: corrupt or not a .keras archive")
     try:
-        return keras.models.load_model(path)  # safe_mode: no lambdas, ever
+        # safe_mode stays on: no lambdas, ever
+        return keras.models.load_model(path, custom_objects=custom_objects)
     except (zipfile.BadZipFile, OSError, KeyError, EOFError) as error:
         raise DataError(f"{path}: corrupt or not a .keras archive ({error})") from None
     except (ValueError, TypeError) as error:
@@ -63,7 +77,7 @@ def train(
     seeded = config
     if training_seed is not None:
         keras.utils.set_random_seed(training_seed)
-        seeded = {**config, "seed": training_seed}
+        seeded = config.updated({"seed": training_seed})
     model = task.module.build_model(config, data)
     train_ds, validation_ds = task.module.datasets(seeded, data)
     history = training.fit(
@@ -93,7 +107,8 @@ def save_run(task, config, data, model, history, run, extra_metadata=None):
     }
     atomic.write_json(run / "metadata.json", meta)
     validation = task.module.validate(model, config, data, meta)
-    task.module.evaluation_report(validation, run)
+    if hasattr(task.module, "evaluation_report"):
+        task.module.evaluation_report(validation, run)
     atomic.write_json(
         run / "metrics.json",
         {
@@ -108,34 +123,51 @@ def save_run(task, config, data, model, history, run, extra_metadata=None):
 
 def evaluate(target, data, run_id=None):
     """Metrics on the held-out `data` of a SavedModel, a run or a task's best
-    run."""
+    run. A run is scored by its task's code, reading `data` as the task
+    reads its own; a SavedModel by itself (see `inference.evaluate`)."""
     path = pathlib.Path(target)
     if (path / "saved_model.pb").is_file() or export.versions(path):
-        signatures, meta = export.load(path)
-        module = tasks.built_in(meta["task"])
-        scorer = module.saved_model_scorer(signatures, meta)
-        config = meta["hyperparameters"]
+        return inference.evaluate(path, data)
+    task = None
+    if (path / "model.keras").is_file():
+        run = path
     else:
-        run = path if (path / "model.keras").is_file() else _pick_run(target, run_id)
-        run = run.resolve()
-        meta = json.loads((run / "metadata.json").read_text())
-        module = _run_module(run, meta)
-        config = settings.read_toml(run / "config.toml")
-        scorer = module.keras_scorer(load_keras_model(run / "model.keras"), meta)
-    return module.evaluate_file(scorer, config, data, meta)
+        task = tasks.locate(target)
+        run = _pick_run(task, run_id)
+    task, model, config, meta = load_run(run, task)
+    meta = {**meta, "hyperparameters": config}
+    serving = task.module.serving(model, meta)
+    examples = task.module.read_examples(config, pathlib.Path(data))
+    return evaluation.evaluate(serving.functions(), serving.describe(), examples, meta)
 
 
-def _run_module(run, meta):
-    """The code of the task a run belongs to: its folder's own `task.py`, or
-    the built-in one when the task was trained by name."""
-    folder = run.resolve().parents[1]
+def run_task(run):
+    """The task a run belongs to: its folder's own `task.py`, or the built-in
+    one when the task was trained by name (`<name>/runs/<id>`)."""
+    run = pathlib.Path(run).resolve()
+    folder = run.parents[1]
     if (folder / "task.py").is_file():
-        return tasks.locate(folder).module
-    return tasks.built_in(meta["task"])
+        return tasks.locate(folder)
+    meta = json.loads((run / "metadata.json").read_text())
+    return tasks.locate(meta["task"])
 
 
-def _pick_run(target, run_id):
-    task = tasks.locate(target)
+def load_run(run, task=None):
+    """`(task, model, config, metadata)` of a run folder of `task` (by
+    default, the task it belongs to)."""
+    run = pathlib.Path(run).resolve()
+    task = task or run_task(run)
+    config = settings.Config(
+        settings.read_toml(run / "config.toml"),
+        run / "config.toml",
+        task.folder / "task.py",
+    )
+    meta = json.loads((run / "metadata.json").read_text())
+    model = load_keras_model(run / "model.keras", task.custom_objects())
+    return task, model, config, meta
+
+
+def _pick_run(task, run_id):
     if run_id:
         return runs.find(task.workdir, run_id)
     return runs.best(task.workdir, task.module.PRIMARY_METRIC, task.module.PRIMARY_MODE)
@@ -146,91 +178,14 @@ def export_run(
 ):
     """Exports a run (the best one unless `run_id`); returns the new path."""
     task = tasks.locate(target)
-    run = _pick_run(target, run_id)
-    config = settings.read_toml(run / "config.toml")
+    run = _pick_run(task, run_id)
+    _, model, config, run_meta = load_run(run, task)
     meta = {
-        **json.loads((run / "metadata.json").read_text()),
+        **run_meta,
         "hyperparameters": config,
         "metrics": runs.metrics(run),
         "run": run.name,
     }
-    model = load_keras_model(run / "model.keras")
-    endpoints, tracked = task.module.serving(model, meta)
+    serving = task.module.serving(model, meta)
     root = pathlib.Path(out) / (name or task.workdir.name)
-    return export.write(
-        endpoints,
-        tracked,
-        meta,
-        root,
-        version,
-        force,
-        task.module.verification_requests(config),
-    )
-
-
-def predict(saved_model, texts, as_json=False, options=None):
-    """One result per text: a printable line, or a dict with `as_json`.
-
-    `options` are the task's request options (generation: max_length,
-    temperature, top_k, top_p, seed, greedy)."""
-    signatures, meta = export.load(saved_model)
-    module = tasks.built_in(meta["task"])
-    name, inputs = module.request(texts, options or {}, meta)
-    outputs = {k: v.numpy() for k, v in signatures[name](**inputs).items()}
-    return [
-        module.format_prediction(text, outputs, i, meta, as_json)
-        for i, text in enumerate(texts)
-    ]
-
-
-def _describe(signature):
-    def spec(tensor_spec):
-        return f"{tensor_spec.dtype.name} {tensor_spec.shape.as_list()}"
-
-    _, inputs = signature.structured_input_signature
-    return {
-        "inputs": {k: spec(v) for k, v in inputs.items()},
-        "outputs": {k: spec(v) for k, v in signature.structured_outputs.items()},
-    }
-
-
-def info(saved_model):
-    """What an export is: task, signature, labels, settings and metrics."""
-    signatures, meta = export.load(saved_model)
-    return {
-        "path": str(export.resolve(saved_model)),
-        "task": meta["task"],
-        "rnnkit_version": meta["rnnkit_version"],
-        "signatures": {name: _describe(f) for name, f in signatures.items()},
-        **{
-            k: meta[k]
-            for k in (
-                "labels",
-                "vocabulary_size",
-                "tokenization",
-                "hyperparameters",
-                "metrics",
-            )
-            if k in meta
-        },
-    }
-
-
-def plot_attention(saved_model, text, path):
-    """Translates `text` and saves its attention weights as a PNG."""
-    import tensorflow as tf
-
-    from rnnkit.templates import metrics
-
-    signatures, meta = export.load(saved_model)
-    if "attention" not in signatures:
-        raise RnnkitError(f"{saved_model}: a {meta['task']} model has no attention")
-    outputs = signatures["attention"](text=tf.constant([text], dtype=tf.string))
-    decoded = {k: v.numpy()[0] for k, v in outputs.items()}
-    metrics.plot_attention(
-        decoded["attention"],
-        [t.decode() for t in decoded["source_tokens"]],
-        [t.decode() for t in decoded["target_tokens"]],
-        path,
-    )
-    return decoded["translation"].decode()
+    return export.write(serving, meta, root, version, force)

@@ -156,3 +156,20 @@ def test_installed_wheel_works_from_an_empty_folder(source, wheel, tmp_path):
     )
     assert "Traceback" not in result.stderr
     assert list((demo / "saved_models").rglob("saved_model.pb"))
+
+    # The rest of a user's day, on the copies of the other two templates.
+    small = ("--epochs", "1", "--set", "units=8", "--set", "embedding_dim=8")
+    for kind, question, held_out in (
+        ("generation", ("generate", "LAWYER, n.", "--max-length", "20"), "data"),
+        ("translation", ("translate", "Where is it?", "--beam-width", "2"), "data"),
+    ):
+        run(rnnkit, "train", kind, *small, cwd=empty)
+        run(rnnkit, "diagnose", "gates", kind, "The cat", "--out", "g.png", cwd=empty)
+        out = run(rnnkit, "export", kind, "--out", "exports", cwd=empty).stdout
+        export = out.strip()
+        answer = run(rnnkit, question[0], export, *question[1:], cwd=empty)
+        # One line per text (an untrained translator may well answer "").
+        assert answer.stdout.count("\n") == 1 and "Traceback" not in answer.stderr
+        data = next((empty / kind / held_out).glob("*.t*"))
+        run(rnnkit, "evaluate", export, "--data", data, "--json", cwd=empty)
+        assert kind in run(rnnkit, "info", export, cwd=empty).stdout

@@ -16,7 +16,6 @@ import time
 
 import keras
 
-from rnnkit.templates import config as settings
 from rnnkit.templates import runs, tasks, workflow
 from rnnkit.templates.errors import RnnkitError
 
@@ -65,14 +64,16 @@ class CellResult:
 
 def count_params(task, config, data, units):
     keras.utils.set_random_seed(config["seed"])
-    return task.module.build_model({**config, "units": units}, data).count_params()
+    return task.module.build_model(
+        config.updated({"units": units}), data
+    ).count_params()
 
 
 def matched_units(task, config, data, cell, target):
     """The units at which `cell` has the parameter count nearest `target`.
 
     Parameter count grows with units, so a bisection finds the crossing."""
-    config = {**config, "cell": cell}
+    config = config.updated({"cell": cell})
     low, high = 1, 2
     while count_params(task, config, data, high) < target:
         low, high = high, high * 2
@@ -93,7 +94,9 @@ def sizes(task, config, data, cells, match):
     if match == "units":
         return {cell: config["units"] for cell in cells}
     reference = config["cell"] if config["cell"] in cells else cells[0]
-    target = count_params(task, {**config, "cell": reference}, data, config["units"])
+    target = count_params(
+        task, config.updated({"cell": reference}), data, config["units"]
+    )
     return {
         cell: config["units"]
         if cell == reference
@@ -104,8 +107,7 @@ def sizes(task, config, data, cells, match):
 
 def latency_ms(task, run, data):
     """Median milliseconds of one inference batch of validation data."""
-    config = settings.read_toml(run / "config.toml")
-    model = workflow.load_keras_model(run / "model.keras")
+    _, model, config, _ = workflow.load_run(run, task)
     _, validation = task.module.datasets(config, data)
     inputs, _ = next(iter(validation))
     for _ in range(3):  # tracing and warm-up
@@ -131,16 +133,19 @@ def _prepare(folder, overwrite):
 
 def compare(
     target,
-    cells=("rnn", "gru", "lstm"),
+    cells=None,
     seeds=3,
     match="units",
     overrides=None,
     overwrite=False,
     print_fn=print,
 ):
-    """Trains every cell type once per seed; returns `(folder, results)`."""
+    """Trains every cell type (`cells`, default all) once per seed; returns
+    `(folder, results)`."""
+    from rnnkit.layers import CELL_TYPES
     from rnnkit.tuning import report
 
+    cells = CELL_TYPES if cells is None else cells
     task = tasks.locate(target)
     overrides = dict(overrides or {})
     config = task.config(overrides)
@@ -175,9 +180,7 @@ def compare(
             CellResult(
                 cell=cell,
                 units=units[cell],
-                params=workflow.load_keras_model(
-                    trained[0] / "model.keras"
-                ).count_params(),
+                params=workflow.load_run(trained[0], task)[1].count_params(),
                 values=[
                     runs.metrics(run)[task.module.PRIMARY_METRIC] for run in trained
                 ],

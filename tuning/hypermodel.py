@@ -43,7 +43,9 @@ class TaskHyperModel(keras_tuner.HyperModel):
     def trial_config(self, hp):
         """The task's config with the trial's hyperparameters in it."""
         chosen = self.task.module.hyperparameters(hp, self.config)
-        return {**self.config, **chosen, "epochs": self.config["search"]["epochs"]}
+        return self.config.updated(
+            {**chosen, "epochs": self.config["search"]["epochs"]}
+        )
 
     def build(self, hp):
         config = self.trial_config(hp)

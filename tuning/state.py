@@ -13,9 +13,9 @@ import pathlib
 
 import keras_tuner
 
-import rnnkit
 from rnnkit.templates import atomic
 from rnnkit.templates.errors import RnnkitError
+from rnnkit.templates.export import rnnkit_version
 
 FINGERPRINT = "search.json"
 DATA_KEYS = ("data", "validation_data", "target_data")  # the keys that name files
@@ -64,7 +64,7 @@ def fingerprint(task, config):
     }
     settings.update({f"search.{k}": config["search"][k] for k in SEARCH_SETTINGS})
     return {
-        "rnnkit_version": rnnkit.__version__,
+        "rnnkit_version": rnnkit_version(),
         "space": json.loads(json.dumps(space)),
         "settings": settings,
         "data": data,

@@ -16,13 +16,20 @@ other templates lives in `rnnkit.templates`.
 import dataclasses
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from rnnkit.layers import CELL_TYPES, get_layer
+from rnnkit.layers.recurrent import Recurrent
 from rnnkit.templates import config as settings
-from rnnkit.templates import metrics, search_space, text_files, vectorize
-from rnnkit.templates.errors import ConfigError, DataError
+from rnnkit.templates import (
+    evaluation,
+    export,
+    metrics,
+    search_space,
+    text_files,
+    vectorize,
+)
+from rnnkit.templates.errors import DataError
 from rnnkit.templates.labels import LabelSet, split_validation
 from rnnkit.templates.training import optimizer
 
@@ -161,58 +168,38 @@ def data_summary(data):
 # Inference ------------------------------------------------------------------
 
 
-def evaluate(predict, examples, labels):
-    """Metrics of `predict` (texts -> probabilities) on labelled `examples`."""
-    true_ids = labels.encode(examples.labels, examples.source)
-    probabilities = np.concatenate(
-        [predict(examples.texts[i : i + 256]) for i in range(0, len(examples), 256)]
-    )
-    return metrics.classification_metrics(true_ids, probabilities, labels.labels)
+def read_examples(config, path):
+    """Labelled texts in the task's format, for `rnnkit evaluate`."""
+    return read_labelled(config, path)
 
 
 def validate(model, config, data, meta):
-    return evaluate(keras_scorer(model, meta), data.validation, data.labels)
-
-
-def evaluate_file(predict, config, path, meta):
-    return evaluate(predict, read_labelled(config, path), LabelSet(meta["labels"]))
+    """Accuracy, macro-F1 and the confusion matrix on the validation texts,
+    computed through the serving signature."""
+    api = serving(model, {**meta, "hyperparameters": config})
+    return evaluation.evaluate(api.functions(), api.describe(), data.validation, meta)
 
 
 def evaluation_report(result, folder):
-    """Writes what `evaluate` found as pictures: the confusion matrix."""
+    """Writes what `validate` found as pictures: the confusion matrix."""
     metrics.plot_confusion_matrix(result, folder / "confusion_matrix.png")
 
 
-def keras_scorer(model, meta):
-    return lambda texts: model.predict(tf.constant(texts), verbose=0)
-
-
-def saved_model_scorer(signatures, meta):
-    serve = signatures["serving_default"]
-    return lambda texts: serve(text=tf.constant(texts))["probabilities"].numpy()
-
-
-def request(texts, options, meta):
-    """The serving signature and inputs for a list of texts."""
-    if options:
-        raise ConfigError(
-            f"options {sorted(options)} apply to generation models, not to "
-            "classification"
-        )
-    return "serving_default", {"text": tf.constant(texts, dtype=tf.string)}
-
-
-def format_prediction(text, outputs, index, meta, as_json):
-    """One line of `rnnkit predict` output."""
-    label = outputs["label"][index].decode()
-    if not as_json:
-        return label
-    probabilities = outputs["probabilities"][index].tolist()
-    return {
-        "text": text,
-        "label": label,
-        "probabilities": dict(zip(meta["labels"], probabilities)),
-    }
+def recurrent_inputs(model, texts):
+    """What the first recurrent layer reads for `texts`, for diagnose."""
+    vectorizer = model.get_layer("vectorizer")
+    ids = vectorizer(tf.constant(texts))
+    vocabulary = vectorizer.get_vocabulary()
+    tokens = [[vocabulary[i] for i in row if i] for row in ids.numpy()]
+    embedding = next(
+        layer for layer in model.layers if isinstance(layer, keras.layers.Embedding)
+    )
+    first = next(
+        layer
+        for layer in model.layers
+        if isinstance(getattr(layer, "forward_layer", layer), Recurrent)
+    )
+    return getattr(first, "forward_layer", first), tokens, embedding(ids)
 
 
 # Export ---------------------------------------------------------------------
@@ -228,9 +215,11 @@ def metadata(config, data, model):
 
 
 def serving(model, meta):
-    """The endpoints to export and what they use: `serving_default` takes
-    `text` (tf.string) and gives `label` and `probabilities`."""
+    """`serving_default`: `text` (tf.string) in, `label` and `probabilities`
+    out; `tokenize`: the ids the model reads."""
     labels = tf.constant(meta["labels"])
+    vectorizer = model.get_layer("vectorizer")
+    vocabulary = tf.constant(vectorizer.get_vocabulary())
 
     def serve(text):
         probabilities = model(text, training=False)
@@ -239,15 +228,26 @@ def serving(model, meta):
             "probabilities": probabilities,
         }
 
-    signature = [tf.TensorSpec([None], tf.string, name="text")]
-    return [("serving_default", serve, signature)], [model]
+    def tokenize(text):
+        ids = tf.cast(vectorizer(text), tf.int32)
+        return {"token_ids": ids, "tokens": tf.gather(vocabulary, ids)}
 
-
-def verification_requests(config):
-    """Requests the export is checked with: odd batch sizes, an empty text,
-    a text longer than sequence_length and an out-of-vocabulary one."""
-    long_text = " ".join(["word"] * (2 * config["sequence_length"] + 3))
-    return [
-        ("serving_default", {"text": ["a first example", "", "zzqxj vvkpt"]}),
-        ("serving_default", {"text": [long_text, "another text", "x", "y z", "end"]}),
-    ]
+    text = [tf.TensorSpec([None], tf.string, name="text")]
+    long_text = " ".join(["word"] * (2 * meta["hyperparameters"]["sequence_length"]))
+    return export.Serving(
+        model=model,
+        signatures=[
+            export.Signature("serving_default", serve, text),
+            export.Signature("tokenize", tokenize, text),
+        ],
+        output="label",
+        evaluation="labels",
+        labelled_outputs={"probabilities": "labels"},
+        # Odd batch sizes, an empty text, a text longer than
+        # sequence_length and an out-of-vocabulary one.
+        checks=[
+            ("serving_default", {"text": ["a first example", "", "zzqxj vvkpt"]}),
+            ("serving_default", {"text": [long_text, "another", "x", "y z", "end"]}),
+            ("tokenize", {"text": ["a\u00a0b c\u2003d", ""]}),
+        ],
+    )

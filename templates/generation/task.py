@@ -8,13 +8,14 @@ next step: each new token is one step of the cells, sampled inside the graph.
 
 This file is yours to edit: `rnnkit new generation my_task` copies it. It
 reads top to bottom: setup, configuration, data, model (with its search
-space), training, inference and export.
+space), training, inference and export. `LanguageModel.forward` is the
+whole model: training and generation both call it, so an edit to it
+changes both.
 """
 
 # Setup ----------------------------------------------------------------------
 
 import dataclasses
-import math
 
 import keras
 import numpy as np
@@ -22,9 +23,15 @@ import tensorflow as tf
 
 from rnnkit.layers import CELL_TYPES, get_layer
 from rnnkit.templates import config as settings
-from rnnkit.templates import decoding, search_space, text_files, vectorize
-from rnnkit.templates.errors import ConfigError, DataError
-from rnnkit.templates.language_model import BOS, TextGenerator, Vocabulary, split_tokens
+from rnnkit.templates import decoding, evaluation, export, search_space, text_files
+from rnnkit.templates.errors import DataError
+from rnnkit.templates.language_model import BOS, PAD, RESERVED, TextGenerator
+from rnnkit.templates.text_encoder import (
+    TOKENIZATIONS,
+    TextEncoder,
+    tokenize,
+    tokenize_signature,
+)
 from rnnkit.templates.training import optimizer
 
 # Configuration --------------------------------------------------------------
@@ -35,17 +42,13 @@ PRIMARY_METRIC, PRIMARY_MODE = "loss", "min"  # picks the best run to export
 
 
 def check_config(config):
-    settings.require(config, "tokenization", allowed=vectorize.TOKENIZATIONS)
+    settings.require(config, "tokenization", allowed=TOKENIZATIONS)
     settings.require(config, "cell", allowed=CELL_TYPES)
-    for key in (
-        "vocabulary_size",
-        "sequence_length",
-        "stride",
-        "embedding_dim",
-        "units",
-        "epochs",
-        "batch_size",
-    ):
+    # Below 4 ids the vocabulary would hold only the reserved tokens.
+    settings.require(config, "vocabulary_size", minimum=len(RESERVED) + 1)
+    for key in ("sequence_length", "stride", "embedding_dim", "units"):
+        settings.require(config, key, minimum=1)
+    for key in ("epochs", "batch_size"):
         settings.require(config, key, minimum=1)
     settings.require(config, "layers", minimum=1, maximum=8)
     settings.require(config, "dropout", minimum=0.0, maximum=0.9)
@@ -63,11 +66,18 @@ def check_config(config):
 
 @dataclasses.dataclass
 class Data:
-    vocabulary: Vocabulary
+    encoder: TextEncoder  # the tokens and their ids, shared with serving
     train_ids: np.ndarray  # the training text as token ids
     validation_ids: np.ndarray  # the text after it, or validation_data
     source: str
     prompt: str  # the start of the validation text, for samples
+
+
+def read_tokens(config, folder, key):
+    """The tokens of the text file (or folder) `config[key]`: a 1-D string
+    tensor, split by the code that splits prompts at serving time."""
+    text = text_files.read_corpus(folder / config[key], config["encoding_errors"])
+    return tokenize([text], config["tokenization"]).flat_values
 
 
 def require_window(ids, config, source):
@@ -81,24 +91,25 @@ def require_window(ids, config, source):
 def read_data(config, folder):
     """Token ids; validation is the end of the text, so none of it leaks into
     training windows."""
-    read = lambda path: text_files.read_corpus(folder / path, config["encoding_errors"])  # noqa: E731
-    tokens = split_tokens(read(config["data"]), config["tokenization"])
+    tokens = read_tokens(config, folder, "data")
     if config["validation_data"]:
-        train = tokens
-        validation = split_tokens(
-            read(config["validation_data"]), config["tokenization"]
-        )
+        train, validation = tokens, read_tokens(config, folder, "validation_data")
     else:
         cut = round(len(tokens) * (1 - config["validation_split"]))
         train, validation = tokens[:cut], tokens[cut:]
-    vocabulary = Vocabulary.build(train, config["vocabulary_size"])
-    separator = "" if config["tokenization"] == "character" else " "
+    encoder = TextEncoder.adapt(
+        train.numpy(),
+        config["vocabulary_size"],
+        tokenization=config["tokenization"],
+        reserved=RESERVED,
+    )
+    prompt = encoder.separator.join(t.decode() for t in validation[:20].numpy())
     data = Data(
-        vocabulary,
-        vocabulary.encode(train),
-        vocabulary.encode(validation),
+        encoder,
+        encoder.ids(train).numpy(),
+        encoder.ids(validation).numpy(),
         str(folder / config["data"]),
-        separator.join(validation[:20])[:40],
+        prompt[:40],
     )
     require_window(data.train_ids, config, data.source)
     require_window(data.validation_ids, config, f"{data.source} (validation part)")
@@ -154,8 +165,13 @@ def data_summary(data):
     return {
         "train_tokens": len(data.train_ids),
         "validation_tokens": len(data.validation_ids),
-        "vocabulary_size": len(data.vocabulary),
+        "vocabulary_size": len(data.encoder),
     }
+
+
+def read_examples(config, path):
+    """A held-out text in pieces of `sequence_length` tokens, for evaluate."""
+    return evaluation.read_corpus_pieces(config, path)
 
 
 # Model ----------------------------------------------------------------------
@@ -166,27 +182,103 @@ def hyperparameters(hp, config):
     return search_space.recurrent(hp, config)
 
 
+class LanguageModel(keras.Model):
+    """Token ids in, next-token logits out at every step.
+
+    Args:
+        encoder: The `TextEncoder` of the tokens (it travels with the model).
+        embedding_dim, cell, units, layers, dropout: As in config.toml.
+        stateful: Carry the states from batch to batch (truncated BPTT).
+        cell_options: More arguments for each recurrent layer.
+    """
+
+    def __init__(
+        self,
+        encoder,
+        embedding_dim,
+        cell,
+        units,
+        layers,
+        dropout,
+        stateful=False,
+        cell_options=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(encoder, dict):
+            encoder = keras.layers.deserialize(encoder)
+        self.encoder = encoder
+        self.settings = dict(
+            embedding_dim=embedding_dim,
+            cell=cell,
+            units=units,
+            layers=layers,
+            dropout=dropout,
+            stateful=stateful,
+            cell_options=cell_options or {},
+        )
+        self.embedding = keras.layers.Embedding(
+            len(encoder), embedding_dim, mask_zero=True
+        )
+        self.recurrent = [
+            get_layer(
+                cell,
+                units,
+                return_sequences=True,
+                return_state=True,
+                stateful=stateful,
+                **(cell_options or {}),
+            )
+            for _ in range(layers)
+        ]
+        self.dropout = keras.layers.Dropout(dropout)
+        self.head = keras.layers.Dense(len(encoder))
+
+    def forward(self, token_ids, states=None, training=False):
+        """`(batch, time)` ids from `states` (None: x_0) to `(batch, time,
+        vocabulary)` logits and the states after the last step."""
+        mask = keras.ops.not_equal(token_ids, PAD)
+        x = self.embedding(token_ids)
+        new_states = []
+        for layer, layer_states in zip(
+            self.recurrent, states or [None] * len(self.recurrent)
+        ):
+            x, *layer_states = layer(
+                x, initial_state=layer_states, mask=mask, training=training
+            )
+            new_states.append(layer_states)
+        x = self.dropout(x, training=training)
+        return self.head(x), new_states
+
+    def build(self, token_ids_shape):
+        # One step on a batch of BOS creates every weight (and a stateful
+        # model's states), here and when a saved model is loaded.
+        batch = token_ids_shape[0] or 1
+        self.forward(keras.ops.full((batch, 1), BOS, "int32"))
+
+    def call(self, token_ids, training=False):
+        return self.forward(token_ids, training=training)[0]
+
+    def get_config(self):
+        encoder = keras.layers.serialize(self.encoder)
+        return {**super().get_config(), "encoder": encoder, **self.settings}
+
+
 def build_model(config, data):
     """Token ids in, next-token logits out at every step; compiled."""
-    batch = config["batch_size"] if config["stateful"] else None
-    vocabulary = len(data.vocabulary)
-    ids = keras.Input(batch_shape=(batch, None), dtype="int32", name="token_ids")
-    x = keras.layers.Embedding(
-        vocabulary, config["embedding_dim"], mask_zero=True, name="embedding"
-    )(ids)
     extra = {k: config[k] for k in ("reset_after", "unit_forget_bias") if k in config}
-    for depth in range(config["layers"]):
-        x = get_layer(
-            config["cell"],
-            config["units"],
-            return_sequences=True,
-            stateful=config["stateful"],
-            name=f"recurrent_{depth}",
-            **extra,
-        )(x)
-    x = keras.layers.Dropout(config["dropout"])(x)
-    logits = keras.layers.Dense(vocabulary, name="logits")(x)  # (batch, time, vocab)
-    model = keras.Model(ids, logits, name="language_model")
+    model = LanguageModel(
+        data.encoder,
+        config["embedding_dim"],
+        config["cell"],
+        config["units"],
+        config["layers"],
+        config["dropout"],
+        stateful=config["stateful"],
+        cell_options=extra,
+        name="language_model",
+    )
+    model.build((config["batch_size"] if config["stateful"] else None, None))
     model.compile(
         optimizer=optimizer(config),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -201,9 +293,8 @@ class ResetStates(keras.callbacks.Callback):
     """Stateful training starts every epoch, and validation, from x_0."""
 
     def reset(self):
-        for layer in self.model.layers:
-            if getattr(layer, "stateful", False):
-                layer.reset_state()
+        for layer in self.model.recurrent:
+            layer.reset_state()
 
     def on_epoch_begin(self, epoch, logs=None):
         self.reset()
@@ -219,43 +310,24 @@ def training_callbacks(config):
 # Inference ------------------------------------------------------------------
 
 
-def language_metrics(nats, tokens, tokenization):
-    loss = nats / tokens
-    result = {
-        "loss": loss,
-        "perplexity": math.exp(loss),
-        "bits_per_token": loss / math.log(2),
-        "tokens": int(tokens),
-    }
-    if tokenization == "character":
-        result["bits_per_char"] = result["bits_per_token"]
-    return result
-
-
-def generator(model, meta):
-    return TextGenerator(model, Vocabulary(meta["vocabulary"]), meta["tokenization"])
-
-
-def generate(model, meta, prompts, max_length, **options):
-    """Continues `prompts` with the Keras model, in a compiled graph."""
-    run = tf.function(generator(model, meta).generate)
-    return [
-        t.decode() for t in run(tf.constant(prompts), max_length, **options).numpy()
-    ]
-
-
 def validate(model, config, data, meta):
+    """Loss on the validation windows, and samples from the serving code."""
     _, validation = datasets(config, data)
     loss = model.evaluate(validation, verbose=0)
     tokens = sum(int(np.prod(y.shape)) for _, y in validation)
-    result = language_metrics(loss * tokens, tokens, config["tokenization"])
-    prompts = ["", data.prompt]
-    length, temperature = config["sample_length"], config["sample_temperature"]
+    result = evaluation.language_metrics(loss, tokens, config["tokenization"])
+    generate = serving(model, {**meta, "hyperparameters": config}).functions()
+    prompts = tf.constant(["", data.prompt])
+    options = dict(max_length=config["sample_length"], top_p=1.0, seed=config["seed"])
+    greedy = generate["generate"](prompts, temperature=1.0, top_k=1, **options)
+    temperature = config["sample_temperature"]
+    sampled = generate["generate"](prompts, temperature=temperature, top_k=0, **options)
     result["samples"] = {
-        "greedy": generate(model, meta, prompts, length, greedy=True),
-        f"temperature {temperature}": generate(
-            model, meta, prompts, length, temperature=temperature, seed=config["seed"]
-        ),
+        name: [t.decode() for t in outputs["text"].numpy()]
+        for name, outputs in (
+            ("greedy", greedy),
+            (f"temperature {temperature}", sampled),
+        )
     }
     return result
 
@@ -263,82 +335,16 @@ def validate(model, config, data, meta):
 def evaluation_report(result, folder):
     lines = [
         f"== {name} ==\n" + "\n---\n".join(texts)
-        for name, texts in result["samples"].items()
+        for name, texts in result.get("samples", {}).items()
     ]
     (folder / "samples.txt").write_text("\n\n".join(lines) + "\n")
 
 
-def keras_scorer(model, meta):
-    score = tf.function(generator(model, meta).score)
-    return lambda texts: [v.numpy() for v in score(tf.constant(texts))]
-
-
-def saved_model_scorer(signatures, meta):
-    def score(texts):
-        outputs = signatures["score"](text=tf.constant(texts))
-        return outputs["nats"].numpy(), outputs["tokens"].numpy()
-
-    return score
-
-
-def evaluate_file(score, config, path, meta):
-    """Loss, perplexity and bits per token on a held-out text, scored in
-    pieces of `sequence_length` tokens."""
-    tokens = split_tokens(
-        text_files.read_corpus(path, config["encoding_errors"]), config["tokenization"]
-    )
-    separator = "" if config["tokenization"] == "character" else " "
-    length = config["sequence_length"]
-    pieces = [
-        separator.join(tokens[i : i + length]) for i in range(0, len(tokens), length)
-    ]
-    nats = count = 0.0
-    for start in range(0, len(pieces), 64):
-        batch_nats, batch_count = score(pieces[start : start + 64])
-        nats, count = (
-            nats + float(np.sum(batch_nats)),
-            count + float(np.sum(batch_count)),
-        )
-    return language_metrics(nats, count, config["tokenization"])
-
-
-OPTIONS = ("max_length", "temperature", "top_k", "top_p", "seed", "greedy")
-
-
-def request(texts, options, meta):
-    """`prompt_only` with the export's defaults, or `serving_default` with
-    every option (greedy is top_k=1)."""
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ConfigError(f"unknown generation options {unknown}. Known: {OPTIONS}")
-    prompts = tf.constant(texts, dtype=tf.string)
-    if not options:
-        return "prompt_only", {"prompt": prompts}
-    config = meta["hyperparameters"]
-    full = {
-        "max_length": config["sample_length"],
-        "temperature": 1.0,
-        "top_k": 0,
-        "top_p": 1.0,
-        "seed": 0,
-        **options,
-    }
-    if full.pop("greedy", False):
-        full["top_k"] = 1
-    try:
-        decoding.check_options(
-            full["max_length"], full["temperature"], full["top_k"], full["top_p"]
-        )
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
-    types = {"temperature": tf.float32, "top_p": tf.float32}
-    inputs = {k: tf.constant(v, types.get(k, tf.int32)) for k, v in full.items()}
-    return "serving_default", {"prompt": prompts, **inputs}
-
-
-def format_prediction(text, outputs, index, meta, as_json):
-    generated = outputs["text"][index].decode()
-    return {"prompt": text, "text": generated} if as_json else generated
+def recurrent_inputs(model, texts):
+    """What the first recurrent layer reads for `texts`, for diagnose."""
+    ids = TextGenerator(model.encoder, model.forward).token_ids(tf.constant(texts))
+    tokens = [[model.encoder.all_tokens()[i] for i in row if i] for row in ids.numpy()]
+    return model.recurrent[0], tokens, model.embedding(ids)
 
 
 # Export ---------------------------------------------------------------------
@@ -346,63 +352,82 @@ def format_prediction(text, outputs, index, meta, as_json):
 
 def metadata(config, data, model):
     return {
-        "vocabulary": data.vocabulary.tokens,
-        "vocabulary_size": len(data.vocabulary),
+        "vocabulary": data.encoder.vocabulary,
+        "vocabulary_size": len(data.encoder),
         "tokenization": config["tokenization"],
     }
 
 
-def serving(model, meta):
-    """`serving_default`: prompt and sampling options in, `text` out;
-    `prompt_only`: the same with the config's defaults; `score`: a text's
-    negative log-likelihood in nats and its token count."""
-    text_generator = generator(model, meta)
-    config = meta["hyperparameters"]
+def inference_model(model):
+    """The model itself, or for a stateful one a twin without state
+    variables, which serves any batch size."""
+    if not model.settings["stateful"]:
+        return model
+    twin = LanguageModel.from_config({**model.get_config(), "stateful": False})
+    twin(np.zeros((1, 1), "int32"))
+    twin.set_weights(model.get_weights())
+    return twin
 
-    def serve(prompt, max_length, temperature, top_k, top_p, seed):
+
+def serving(model, meta):
+    """`serving_default`: `prompt` in, `text` out, sampled with the config's
+    settings; `generate`: with every sampling option; `score`: a text's
+    negative log-likelihood in nats and its token count; `tokenize`."""
+    model = inference_model(model)
+    generator = TextGenerator(model.encoder, model.forward)
+    config = meta["hyperparameters"]
+    defaults = {
+        "max_length": config["sample_length"],
+        "temperature": config["sample_temperature"],
+        "top_k": 0,
+        "top_p": 1.0,
+        "seed": config["seed"],
+    }
+
+    def generate(prompt, max_length, temperature, top_k, top_p, seed):
         with tf.control_dependencies(
             decoding.assert_options(max_length, temperature, top_k, top_p)
         ):
-            text = text_generator.generate(
+            text = generator.generate(
                 prompt, max_length, temperature, top_k, top_p, seed
             )
         return {"text": text}
 
-    def prompt_only(prompt):
-        text = text_generator.generate(
-            prompt, config["sample_length"], config["sample_temperature"], 0, 1.0, 0
-        )
-        return {"text": text}
+    def serve(prompt):
+        return generate(prompt, **defaults)
 
     def score(text):
-        nats, tokens = text_generator.score(text)
+        nats, tokens = generator.score(text)
         return {"nats": nats, "tokens": tokens}
 
     strings = lambda name: tf.TensorSpec([None], tf.string, name=name)  # noqa: E731
     scalar = lambda dtype, name: tf.TensorSpec([], dtype, name=name)  # noqa: E731
-    full = [
-        strings("prompt"),
+    options = [
         scalar(tf.int32, "max_length"),
         scalar(tf.float32, "temperature"),
         scalar(tf.int32, "top_k"),
         scalar(tf.float32, "top_p"),
         scalar(tf.int32, "seed"),
     ]
-    endpoints = [
-        ("serving_default", serve, full),
-        ("prompt_only", prompt_only, [strings("prompt")]),
-        ("score", score, [strings("text")]),
-    ]
-    return endpoints, [model, text_generator.lookup]
-
-
-def verification_requests(config):
-    """Greedy and seeded sampling, an empty prompt and unknown characters."""
+    sampled = {"max_length": 12, "temperature": 0.9, "top_p": 1.0, "seed": 7}
     prompts = ["", "The ", "\u2603 snow"]
-    options = {"max_length": 12, "temperature": 0.9, "top_p": 1.0, "seed": 7}
-    return [
-        ("serving_default", {"prompt": prompts, **options, "top_k": 1}),
-        ("serving_default", {"prompt": prompts, **options, "top_k": 5, "top_p": 0.9}),
-        ("prompt_only", {"prompt": ["A"]}),
-        ("score", {"text": ["The end.", "", "\u2603"]}),
-    ]
+    return export.Serving(
+        model=model,
+        signatures=[
+            export.Signature("serving_default", serve, [strings("prompt")]),
+            export.Signature(
+                "generate", generate, [strings("prompt"), *options], defaults
+            ),
+            export.Signature("score", score, [strings("text")]),
+            tokenize_signature(model.encoder),
+        ],
+        output="text",
+        evaluation="likelihood",
+        checks=[
+            ("serving_default", {"prompt": ["A", ""]}),
+            ("generate", {"prompt": prompts, **sampled, "top_k": 1}),
+            ("generate", {"prompt": prompts, **sampled, "top_k": 5, "top_p": 0.9}),
+            ("score", {"text": ["The end.", "", "\u2603"]}),
+            ("tokenize", {"text": ["a\u00a0b c\u2003d\te\r\n", ""]}),
+        ],
+    )

@@ -8,7 +8,9 @@ so far, and attention lets each step look back at every encoder output.
 
 This file is yours to edit: `rnnkit new translation my_task` copies it. It
 reads top to bottom: setup, configuration, data, model (with its search
-space), training, inference and export.
+space), training, inference and export. `Seq2Seq.encode` and `decode` are
+the whole model: training and translation both call them, so an edit to
+them changes both.
 """
 
 # Setup ----------------------------------------------------------------------
@@ -23,15 +25,20 @@ from rnnkit.layers import CELL_TYPES, get_layer
 from rnnkit.templates import config as settings
 from rnnkit.templates import (
     decoding,
-    metrics,
+    evaluation,
+    export,
     parallel_text,
     search_space,
     seq2seq,
     vectorize,
 )
-from rnnkit.templates.errors import ConfigError
-from rnnkit.templates.language_model import Vocabulary
-from rnnkit.templates.seq2seq import END, START
+from rnnkit.templates.seq2seq import END, PAD, START, Translator
+from rnnkit.templates.text_encoder import (
+    TOKENIZATIONS,
+    TextEncoder,
+    tokenize_signature,
+    tokens_of,
+)
 from rnnkit.templates.training import optimizer
 
 # Configuration --------------------------------------------------------------
@@ -43,9 +50,8 @@ PRIMARY_METRIC, PRIMARY_MODE = "bleu", "max"  # picks the best run to export
 
 def check_config(config):
     for side in ("source", "target"):
-        settings.require(
-            config, f"{side}_tokenization", allowed=vectorize.TOKENIZATIONS
-        )
+        settings.require(config, f"{side}_tokenization", allowed=TOKENIZATIONS)
+        settings.require(config, f"{side}_lowercase", allowed=(False, True))
         settings.require(config, f"{side}_vocabulary_size", minimum=8)
         settings.require(config, f"{side}_length", minimum=2)
     settings.require(config, "cell", allowed=CELL_TYPES)
@@ -66,45 +72,57 @@ def check_config(config):
 class Data:
     train: parallel_text.Pairs
     validation: parallel_text.Pairs
-    source: Vocabulary
-    target: Vocabulary
+    source: TextEncoder  # the source side's tokens and ids, shared with serving
+    target: TextEncoder
 
 
-def read_pairs(config, path, target_path=None):
-    return parallel_text.read_pairs(path, target_path, config["encoding_errors"])
+def text_options(config, side):
+    """How one side's text is split: words with punctuation split off (or
+    characters), lower-cased if the config says so."""
+    return dict(
+        tokenization=config[f"{side}_tokenization"],
+        lowercase=config[f"{side}_lowercase"],
+        split_punctuation=True,
+    )
+
+
+def read_examples(config, path):
+    """Pairs from a TSV (`source<TAB>target`), for validation and evaluate."""
+    return parallel_text.read_pairs(path, None, config["encoding_errors"])
 
 
 def read_data(config, folder):
     target_path = folder / config["target_data"] if config["target_data"] else None
-    pairs = read_pairs(config, folder / config["data"], target_path)
+    pairs = parallel_text.read_pairs(
+        folder / config["data"], target_path, config["encoding_errors"]
+    )
     if config["validation_data"]:
-        train, validation = (
-            pairs,
-            read_pairs(config, folder / config["validation_data"]),
-        )
+        train = pairs
+        validation = read_examples(config, folder / config["validation_data"])
     else:
         train, validation = parallel_text.split(
             pairs, config["validation_split"], config["seed"]
         )
-    source_tokens = seq2seq.tokenize_texts(train.texts, config["source_tokenization"])
-    target_tokens = seq2seq.tokenize_texts(train.labels, config["target_tokenization"])
-    for texts, side in ((train.texts, "source"), (train.labels, "target")):
-        vectorize.warn_if_truncated(
-            texts,
-            config[f"{side}_tokenization"],
+    encoders = {}
+    for side, texts, reserved in (
+        ("source", train.texts, seq2seq.SOURCE_RESERVED),
+        ("target", train.labels, seq2seq.TARGET_RESERVED),
+    ):
+        options = text_options(config, side)
+        tokens = tokens_of(texts, **options)
+        vectorize.warn_about_long_texts(
+            [len(t) for t in tokens],
             config[f"{side}_length"],
             f"{train.source} ({side})",
+            f"{side}_length",
         )
-    return Data(
-        train,
-        validation,
-        seq2seq.source_vocabulary(
-            sum(source_tokens, []), config["source_vocabulary_size"]
-        ),
-        seq2seq.target_vocabulary(
-            sum(target_tokens, []), config["target_vocabulary_size"]
-        ),
-    )
+        encoders[side] = TextEncoder.adapt(
+            [t for row in tokens for t in row],
+            config[f"{side}_vocabulary_size"],
+            reserved=reserved,
+            **options,
+        )
+    return Data(train, validation, encoders["source"], encoders["target"])
 
 
 def arrays(config, data, pairs):
@@ -117,11 +135,9 @@ def arrays(config, data, pairs):
             out[i, : len(row)] = row[:length]
         return out
 
-    sources = seq2seq.tokenize_texts(pairs.texts, config["source_tokenization"])
-    targets = seq2seq.tokenize_texts(pairs.labels, config["target_tokenization"])
     length = config["target_length"]
-    targets = [list(data.target.encode(t[: length - 1])) for t in targets]
-    source = pad([data.source.encode(s) for s in sources], config["source_length"])
+    targets = [t[: length - 1] for t in data.target.encode_texts(pairs.labels)]
+    source = pad(data.source.encode_texts(pairs.texts), config["source_length"])
     target_in = pad([[START, *t] for t in targets], length)
     target_out = pad([[*t, END] for t in targets], length)
     return (source, target_in), target_out, (target_out > 0).astype("float32")
@@ -157,46 +173,148 @@ def hyperparameters(hp, config):
     return chosen
 
 
+ATTENTION_LAYERS = {
+    "additive": keras.layers.AdditiveAttention,  # Bahdanau
+    "multiplicative": keras.layers.Attention,  # Luong (dot)
+}
+
+
+class Seq2Seq(keras.Model):
+    """`[source ids, decoder input ids]` in, next-token logits out.
+
+    Args:
+        source, target: The `TextEncoder`s of each side (they travel with
+            the model).
+        embedding_dim, cell, units, layers, bidirectional, attention,
+            dropout: As in config.toml.
+        cell_options: More arguments for each recurrent layer.
+    """
+
+    def __init__(
+        self,
+        source,
+        target,
+        embedding_dim,
+        cell,
+        units,
+        layers,
+        bidirectional,
+        attention,
+        dropout,
+        cell_options=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.source = _layer(source)
+        self.target = _layer(target)
+        self.settings = dict(
+            embedding_dim=embedding_dim,
+            cell=cell,
+            units=units,
+            layers=layers,
+            bidirectional=bidirectional,
+            attention=attention,
+            dropout=dropout,
+            cell_options=cell_options or {},
+        )
+        options = dict(return_sequences=True, return_state=True, **(cell_options or {}))
+        self.source_embedding = keras.layers.Embedding(
+            len(self.source), embedding_dim, mask_zero=True
+        )
+        self.encoder = [get_layer(cell, units, **options) for _ in range(layers)]
+        if bidirectional:
+            self.encoder = [keras.layers.Bidirectional(e) for e in self.encoder]
+        decoder_units = units * (2 if bidirectional else 1)
+        self.target_embedding = keras.layers.Embedding(
+            len(self.target), embedding_dim, mask_zero=True
+        )
+        self.decoder = [
+            get_layer(cell, decoder_units, **options) for _ in range(layers)
+        ]
+        self.attention = None
+        if attention != "none":
+            self.attention = ATTENTION_LAYERS[attention]()
+        self.dropout = keras.layers.Dropout(dropout)
+        self.combine = keras.layers.Dense(decoder_units, activation="tanh")
+        self.head = keras.layers.Dense(len(self.target))
+
+    def encode(self, source_ids, training=False):
+        """Encoder outputs (with their mask) and the decoder's initial states:
+        the last encoder layer's final states, forward and backward ones
+        concatenated with a bidirectional encoder."""
+        mask = keras.ops.not_equal(source_ids, PAD)
+        x = self.source_embedding(source_ids)
+        for layer in self.encoder:
+            x, *states = layer(x, mask=mask, training=training)
+        if self.settings["bidirectional"]:
+            half = len(states) // 2
+            states = [
+                keras.ops.concatenate([f, b], -1)
+                for f, b in zip(states[:half], states[half:])
+            ]
+        return (x, mask), [states for _ in self.decoder]
+
+    def decode(self, target_ids, memory, states, training=False):
+        """`(batch, time)` target ids from `states` to logits, the states
+        after the last step and the attention weights over the source."""
+        outputs, source_mask = memory
+        mask = keras.ops.not_equal(target_ids, PAD)
+        y = self.target_embedding(target_ids)
+        new_states = []
+        for layer, layer_states in zip(self.decoder, states):
+            y, *layer_states = layer(
+                y, initial_state=layer_states, mask=mask, training=training
+            )
+            new_states.append(layer_states)
+        shape = keras.ops.shape(y)[:2]
+        weights = keras.ops.zeros((*shape, keras.ops.shape(outputs)[1]))
+        if self.attention is not None:
+            context, weights = self.attention(
+                [y, outputs],
+                mask=[mask, source_mask],
+                return_attention_scores=True,
+                training=training,
+            )
+            y = keras.ops.concatenate([y, context], -1)
+        y = self.combine(self.dropout(y, training=training))
+        return self.head(y), new_states, weights
+
+    def call(self, inputs, training=False):
+        source_ids, target_in = inputs
+        memory, states = self.encode(source_ids, training)
+        return self.decode(target_in, memory, states, training)[0]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "source": keras.layers.serialize(self.source),
+            "target": keras.layers.serialize(self.target),
+            **self.settings,
+        }
+
+
+def _layer(value):
+    """A layer, or one deserialised from its config (when loading)."""
+    return keras.layers.deserialize(value) if isinstance(value, dict) else value
+
+
 def build_model(config, data):
     """`[source ids, decoder input ids]` in, next-token logits out; compiled."""
-    source = keras.Input((None,), dtype="int32", name="source_ids")
-    target_in = keras.Input((None,), dtype="int32", name="target_in")
-    source_mask = keras.ops.not_equal(source, 0)
-    target_mask = keras.ops.not_equal(target_in, 0)
-    x = keras.layers.Embedding(
-        len(data.source),
+    extra = {k: config[k] for k in ("reset_after", "unit_forget_bias") if k in config}
+    model = Seq2Seq(
+        data.source,
+        data.target,
         config["embedding_dim"],
-        mask_zero=True,
-        name="source_embedding",
-    )(source)
-    memory, states = seq2seq.encode(
-        seq2seq.encoder_layers(config), x, source_mask, config["bidirectional"]
+        config["cell"],
+        config["units"],
+        config["layers"],
+        config["bidirectional"],
+        config["attention"],
+        config["dropout"],
+        cell_options=extra,
+        name="translator",
     )
-    y = keras.layers.Embedding(
-        len(data.target),
-        config["embedding_dim"],
-        mask_zero=True,
-        name="target_embedding",
-    )(target_in)
-    for depth in range(config["layers"]):
-        decoder = get_layer(
-            config["cell"],
-            seq2seq.decoder_units(config),
-            return_sequences=True,
-            name=f"decoder_{depth}",
-            **seq2seq.cell_extras(config),
-        )
-        y = decoder(y, initial_state=states, mask=target_mask)  # x_0: the encoder's
-    attention = seq2seq.attention_layer(config["attention"])
-    if attention is not None:
-        context = attention([y, memory], mask=[target_mask, source_mask])
-        y = keras.layers.Concatenate()([y, context])
-    y = keras.layers.Dropout(config["dropout"])(y)
-    y = keras.layers.Dense(
-        seq2seq.decoder_units(config), activation="tanh", name="combine"
-    )(y)
-    logits = keras.layers.Dense(len(data.target), name="logits")(y)
-    model = keras.Model([source, target_in], logits, name="translator")
+    model([np.ones((1, 2), "int32"), np.full((1, 2), START, "int32")])  # builds it
     model.compile(
         optimizer=optimizer(config),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -211,48 +329,23 @@ def build_model(config, data):
 # Inference ------------------------------------------------------------------
 
 
-def translator(model, meta):
-    return seq2seq.Translator(
-        model,
-        Vocabulary(meta["source_vocabulary"], seq2seq.SOURCE_SPECIAL),
-        Vocabulary(meta["target_vocabulary"], seq2seq.TARGET_SPECIAL),
-        meta["hyperparameters"],
+def translator(model, config):
+    """Greedy and beam-search decoding with the model's own encode and
+    decode."""
+    return Translator(
+        model.source,
+        model.target,
+        model.encode,
+        model.decode,
+        config["source_length"],
+        config["length_penalty"],
     )
-
-
-def evaluate(translate, pairs, config):
-    hypotheses = np.concatenate(
-        [translate(pairs.texts[i : i + 128]) for i in range(0, len(pairs), 128)]
-    ).tolist()
-    hypotheses = [h.decode() if isinstance(h, bytes) else h for h in hypotheses]
-    mode = config["target_tokenization"]
-    result = metrics.translation_metrics(
-        hypotheses, pairs.labels, lambda texts: seq2seq.tokenize_texts(texts, mode)
-    )
-    result["samples"] = [
-        {"source": s, "reference": r, "translation": h}
-        for s, r, h in list(zip(pairs.texts, pairs.labels, hypotheses))[:10]
-    ]
-    return result
-
-
-def keras_scorer(model, meta):
-    run = tf.function(translator(model, meta).translate)
-    length = meta["hyperparameters"]["target_length"]
-    return lambda texts: run(tf.constant(texts), length).numpy()
-
-
-def saved_model_scorer(signatures, meta):
-    serve = signatures["serving_default"]
-    return lambda texts: serve(text=tf.constant(texts))["translation"].numpy()
 
 
 def validate(model, config, data, meta):
-    return evaluate(keras_scorer(model, meta), data.validation, config)
-
-
-def evaluate_file(scorer, config, path, meta):
-    return evaluate(scorer, read_pairs(config, path), config)
+    """BLEU, chrF and more of greedy translations of the validation pairs."""
+    api = serving(model, {**meta, "hyperparameters": config})
+    return evaluation.evaluate(api.functions(), api.describe(), data.validation, meta)
 
 
 def evaluation_report(result, folder):
@@ -263,44 +356,12 @@ def evaluation_report(result, folder):
     (folder / "samples.txt").write_text("\n\n".join(lines) + "\n")
 
 
-def request(texts, options, meta):
-    """`serving_default` (greedy), or `translate` with beam_width/max_length."""
-    unknown = sorted(set(options) - {"beam_width", "max_length"})
-    if unknown:
-        raise ConfigError(
-            f"options {unknown} do not apply to translation models; "
-            "use beam_width and max_length"
-        )
-    config = meta["hyperparameters"]
-    vectorize.warn_if_truncated(
-        texts, config["source_tokenization"], config["source_length"], "input"
-    )
-    texts = tf.constant(texts, dtype=tf.string)
-    if not options:
-        return "serving_default", {"text": texts}
-    full = {"beam_width": 1, "max_length": config["target_length"], **options}
-    check_decoding(full["beam_width"], full["max_length"])
-    return "translate", {
-        "text": texts,
-        **{k: tf.constant(v, tf.int32) for k, v in full.items()},
-    }
-
-
-def check_decoding(beam_width, max_length):
-    if not 1 <= beam_width <= seq2seq.MAX_BEAM_WIDTH:
-        raise ConfigError(
-            f"beam_width must be in 1..{seq2seq.MAX_BEAM_WIDTH}. Received: {beam_width}"
-        )
-    if not 1 <= max_length <= decoding.MAX_LENGTH_CAP:
-        raise ConfigError(
-            f"max_length must be in 1..{decoding.MAX_LENGTH_CAP}. "
-            f"Received: {max_length}"
-        )
-
-
-def format_prediction(text, outputs, index, meta, as_json):
-    translation = outputs["translation"][index].decode()
-    return {"text": text, "translation": translation} if as_json else translation
+def recurrent_inputs(model, texts):
+    """What the first encoder layer reads for `texts`, for diagnose."""
+    ids = model.source(tf.constant(texts)).to_tensor(default_value=PAD)
+    tokens = [[model.source.all_tokens()[i] for i in row if i] for row in ids.numpy()]
+    layer = model.encoder[0]
+    return getattr(layer, "forward_layer", layer), tokens, model.source_embedding(ids)
 
 
 # Export ---------------------------------------------------------------------
@@ -308,44 +369,27 @@ def format_prediction(text, outputs, index, meta, as_json):
 
 def metadata(config, data, model):
     return {
-        "source_vocabulary": data.source.tokens,
-        "target_vocabulary": data.target.tokens,
+        "source_vocabulary": data.source.vocabulary,
+        "target_vocabulary": data.target.vocabulary,
         "vocabulary_size": {"source": len(data.source), "target": len(data.target)},
-        "hyperparameters": config,
     }
 
 
 def serving(model, meta):
     """`serving_default`: `text` in, greedy `translation` out; `translate`:
     with `beam_width` and `max_length`; `attention`: greedy translations with
-    their attention weights and tokens, for alignment plots."""
-    model_translator = translator(model, meta)
-    length = meta["hyperparameters"]["target_length"]
+    their attention weights and tokens, for alignment plots; `tokenize`."""
+    config = meta["hyperparameters"]
+    model_translator = translator(model, config)
+    length = config["target_length"]
 
     def serve(text):
         return {"translation": model_translator.translate(text, length)}
 
     def translate(text, beam_width, max_length):
-        checks = [
-            tf.debugging.assert_greater_equal(
-                beam_width, 1, message="beam_width must be >= 1"
-            ),
-            tf.debugging.assert_less_equal(
-                beam_width, seq2seq.MAX_BEAM_WIDTH, message="beam_width must be <= 16"
-            ),
-            tf.debugging.assert_greater_equal(
-                max_length, 1, message="max_length must be >= 1"
-            ),
-            tf.debugging.assert_less_equal(
-                max_length,
-                decoding.MAX_LENGTH_CAP,
-                message="max_length must be <= 2048",
-            ),
-        ]
-        with tf.control_dependencies(checks):
-            return {
-                "translation": model_translator.translate(text, max_length, beam_width)
-            }
+        with tf.control_dependencies(decoding.assert_beam(beam_width, max_length)):
+            translation = model_translator.translate(text, max_length, beam_width)
+        return {"translation": translation}
 
     def attention(text):
         source_ids = model_translator.source_ids(text)
@@ -355,27 +399,34 @@ def serving(model, meta):
         return {
             "translation": model_translator.text(source_ids, target_ids),
             "attention": weights,  # (batch, target step, source token)
-            "source_tokens": tf.gather(
-                tf.constant(["", "[UNK]", *meta["source_vocabulary"]]), source_ids
-            ),
-            "target_tokens": tf.gather(model_translator.target_tokens, target_ids),
+            "source_tokens": model.source.tokens(source_ids),
+            "target_tokens": model.target.tokens(target_ids),
         }
 
     text = [tf.TensorSpec([None], tf.string, name="text")]
     scalar = lambda name: tf.TensorSpec([], tf.int32, name=name)  # noqa: E731
-    endpoints = [
-        ("serving_default", serve, text),
-        ("translate", translate, [*text, scalar("beam_width"), scalar("max_length")]),
-        ("attention", attention, text),
-    ]
-    return endpoints, [model, model_translator.lookup]
-
-
-def verification_requests(config):
-    """Greedy and beam decoding, an empty input and unknown words."""
     texts = ["", "I am here.", "Zyxwv qqq!"]
-    return [
-        ("serving_default", {"text": texts}),
-        ("translate", {"text": texts, "beam_width": 3, "max_length": 8}),
-        ("attention", {"text": ["I am here."]}),
-    ]
+    beam = {"beam_width": config["beam_width"], "max_length": length}
+    return export.Serving(
+        model=model,
+        signatures=[
+            export.Signature("serving_default", serve, text),
+            export.Signature(
+                "translate",
+                translate,
+                [*text, scalar("beam_width"), scalar("max_length")],
+                beam,
+            ),
+            export.Signature("attention", attention, text),
+            tokenize_signature(model.source),
+        ],
+        output="translation",
+        evaluation="references",
+        checks=[
+            ("serving_default", {"text": texts}),
+            ("serving_default", {"text": ["", ""]}),
+            ("translate", {"text": texts, "beam_width": 3, "max_length": 8}),
+            ("attention", {"text": ["I am here."]}),
+            ("tokenize", {"text": texts}),
+        ],
+    )

@@ -86,10 +86,12 @@ def test_generate_with_options_and_defaults(exported):
 @pytest.mark.parametrize(
     "flags,message",
     [
-        (["--temperature", "0"], "greedy"),
-        (["--top-p", "1.5"], "top_p must be in (0, 1]"),
-        (["--top-k", "-2"], "top_k must be >= 0"),
-        (["--max-length", "0"], "max_length"),
+        (["--temperature", "0"], "temperature must be > 0; use top_k=1 for greedy"),
+        (["--top-p", "1.5"], "top_p must be in (0, 1]. Received: {'top_p': 1.5}"),
+        (["--top-k", "-2"], "top_k must be >= 0 (0: off). Received: {'top_k': -2}"),
+        (["--max-length", "0"], "max_length must be > 0"),
+        (["--seed", str(2**31)], "seed must be within the int32 range"),
+        (["--greedy", "--temperature", "2"], "--greedy takes the likeliest token"),
     ],
 )
 def test_bad_generation_options_are_one_line_errors(exported, flags, message):
@@ -106,8 +108,16 @@ def test_evaluate_and_info(exported):
     metrics = json.loads(result.stdout)
     assert metrics["tokens"] == 400 and metrics["bits_per_char"] > 0
     info = json.loads(run(["info", path, "--json"]).stdout)
-    assert set(info["signatures"]) == {"serving_default", "prompt_only", "score"}
-    inputs = info["signatures"]["serving_default"]["inputs"]
+    assert set(info["signatures"]) == {
+        "serving_default",
+        "generate",
+        "score",
+        "tokenize",
+    }
+    assert info["signatures"]["serving_default"]["inputs"] == {
+        "prompt": "string [None]"
+    }
+    inputs = info["signatures"]["generate"]["inputs"]
     assert inputs == {
         "prompt": "string [None]",
         "max_length": "int32 []",
@@ -128,4 +138,4 @@ def test_options_on_a_classifier_are_refused(tmp_path):
     assert run(["train", str(task), "--data", str(data), *TINY]).returncode == 0
     path = run(["export", str(task), "--out", str(tmp_path / "out")]).stdout.strip()
     line = one_error_line(run(["predict", path, "x", "--top-k", "3"]), "predict")
-    assert "apply to generation models" in line
+    assert "no signature of this model takes ['top_k']" in line

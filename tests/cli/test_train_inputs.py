@@ -142,14 +142,20 @@ def test_train_refuses_an_unknown_set_key(tmp_path):
     assert run_folders(task) == []
 
 
-def test_train_refuses_an_unknown_key_in_config_toml(tmp_path):
+def test_a_key_the_copy_adds_is_a_setting_of_the_copy(tmp_path):
     task = new_task(tmp_path / "task")
     config = task / "config.toml"
     config.write_text("hidden_units = 8\n" + config.read_text())  # a top-level key
     data = write_csv(tmp_path / "data.csv", examples())
-    line = one_error_line(run(["train", str(task), "--data", str(data)]), "train")
-    assert f"{task / 'config.toml'}: unknown key `hidden_units`" in line
-    assert valid_keys(line) == SCHEMA_KEYS
+    # Its type is the copy's: an int, so a string is refused, naming the key.
+    args = ["train", str(task), "--data", str(data), "--set", "hidden_units=many"]
+    line = one_error_line(run(args), "train")
+    assert "`hidden_units` must be int. Received: hidden_units='many'" in line
+    # Another copy's key is unknown here; the valid keys now include the new one.
+    args[-1] = "hidden_unitz=8"
+    line = one_error_line(run(args), "train")
+    assert f"unknown key `hidden_unitz`; {config} has no such setting" in line
+    assert valid_keys(line) == sorted([*SCHEMA_KEYS, "hidden_units"])
     assert run_folders(task) == []
 
 

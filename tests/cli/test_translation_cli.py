@@ -55,9 +55,11 @@ def test_predict_beam_attention_and_evaluate(exported):
 @pytest.mark.parametrize(
     "flags,message",
     [
-        (["--beam-width", "0"], "beam_width must be in 1..16"),
-        (["--max-length", "0"], "max_length must be in 1..2048"),
-        (["--temperature", "0.5"], "do not apply to translation models"),
+        (["--beam-width", "0"], "beam_width must be >= 1. Received: {'beam_width': 0}"),
+        (["--beam-width", "17"], "beam_width must be <= 16"),
+        (["--max-length", "0"], "max_length must be >= 1"),
+        (["--max-length", "3000"], "max_length must be <= 2048"),
+        (["--temperature", "0.5"], "no signature of this model takes ['temperature']"),
     ],
 )
 def test_bad_options_are_one_line_errors(exported, flags, message):

@@ -1,4 +1,4 @@
-"""config.toml: the schema, overrides, types and the resolved copy."""
+"""config.toml: a task's own schema, overrides, types and the resolved copy."""
 
 import pytest
 
@@ -15,18 +15,52 @@ def test_schema_defaults_load():
     assert config["tokenization"] == "word"
 
 
-def test_file_and_overrides_win_in_that_order(tmp_path):
+def test_overrides_win_over_the_file(tmp_path):
     (tmp_path / "config.toml").write_text('cell = "lstm"\nunits = 32\n')
-    config = settings.load(SCHEMA, tmp_path / "config.toml", {"units": 16})
+    config = settings.load(tmp_path / "config.toml", {"units": 16})
     assert (config["cell"], config["units"]) == ("lstm", 16)
 
 
+def test_a_copy_s_config_is_its_own_schema(tmp_path):
+    """A key the copy adds is a setting: typed by its value in the copy."""
+    path = tmp_path / "config.toml"
+    # At the top: below [search], a key would belong to that table.
+    path.write_text("recurrent_dropout = 0.1\n" + SCHEMA.read_text())
+    assert settings.load(path)["recurrent_dropout"] == 0.1
+    assert settings.load(path, {"recurrent_dropout": 0})["recurrent_dropout"] == 0.0
+    with pytest.raises(ConfigError, match=r"`recurrent_dropout` must be float"):
+        settings.load(path, {"recurrent_dropout": "high"})
+    # The built-in schema does not know it.
+    with pytest.raises(ConfigError, match=r"--set: unknown key `recurrent_dropout`"):
+        settings.load(SCHEMA, {"recurrent_dropout": 0.1})
+
+
 def test_unknown_key_lists_the_valid_keys(tmp_path):
-    (tmp_path / "config.toml").write_text("unitz = 3\n")
-    with pytest.raises(ConfigError, match=r"unknown key `unitz`.*Valid keys:.*units"):
-        settings.load(SCHEMA, tmp_path / "config.toml")
-    with pytest.raises(ConfigError, match=r"--set: unknown key `epoch`"):
-        settings.load(SCHEMA, overrides={"epoch": 3})
+    (tmp_path / "config.toml").write_text("units = 3\n[search]\nunits = [1, 4]\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"--set: unknown key `epoch`; .*config.toml has no such setting "
+        r"\(add it there to make one\). Valid keys: search, units",
+    ):
+        settings.load(tmp_path / "config.toml", overrides={"epoch": 3})
+    with pytest.raises(ConfigError, match=r"--set \[search\]: unknown key `unit`"):
+        settings.load(tmp_path / "config.toml", {"search": {"unit": [1, 2]}})
+    with pytest.raises(ConfigError, match=r"`search` is a table in"):
+        settings.load(tmp_path / "config.toml", {"search": 3})
+
+
+def test_a_key_the_code_needs_but_the_config_lacks_names_both(tmp_path):
+    (tmp_path / "config.toml").write_text("units = 3\n")
+    config = settings.load(tmp_path / "config.toml", code=tmp_path / "task.py")
+    with pytest.raises(
+        ConfigError,
+        match=r"task.py uses the setting `layers`, but .*config.toml does not set "
+        r"it; add `layers = ...`",
+    ):
+        config["layers"]
+    # `updated` keeps the check (the tuner and compare change settings).
+    with pytest.raises(ConfigError, match=r"uses the setting `layers`"):
+        config.updated({"units": 4})["layers"]
 
 
 def test_wrong_type_names_key_and_value():
@@ -39,7 +73,7 @@ def test_wrong_type_names_key_and_value():
 def test_broken_toml_names_the_file(tmp_path):
     (tmp_path / "config.toml").write_text("units = \n")
     with pytest.raises(ConfigError, match=r"config.toml: not valid TOML"):
-        settings.load(SCHEMA, tmp_path / "config.toml")
+        settings.load(tmp_path / "config.toml")
 
 
 @pytest.mark.parametrize(
@@ -67,6 +101,7 @@ def test_set_without_equals_is_an_error():
 def test_written_config_reads_back_identically(tmp_path):
     config = settings.load(SCHEMA, overrides={"data": 'quote " and \\ slash é'})
     config["search"] = {"units": [16, 32], "cells": ["gru", "lstm"]}
+    config["a copy's table"] = {"nested": {"deep": [1.5, True]}, "é": "x"}
     settings.write(config, tmp_path / "resolved.toml")
     assert settings.read_toml(tmp_path / "resolved.toml") == config
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rnnkit.templates import export, runs, tasks, workflow
-from rnnkit.templates.errors import ConfigError, DataError
-from rnnkit.templates.language_model import BOS, UNK, Vocabulary
+from rnnkit.templates import export, inference, runs, tasks, workflow
+from rnnkit.templates.errors import DataError, RnnkitError
+from rnnkit.templates.language_model import BOS, RESERVED, UNK
+from rnnkit.templates.text_encoder import TextEncoder
 
 PATTERN = "the cat sat on the mat. "
 SMALL = {
@@ -29,7 +30,7 @@ SMALL = {
 
 @pytest.fixture(scope="module")
 def module():
-    return tasks.built_in("generation")
+    return tasks.locate("generation").module
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +41,20 @@ def trained(tmp_path_factory):
     (root / "pattern.txt").write_text(PATTERN * 60)
     run = workflow.train(folder, root / "pattern.txt", SMALL, verbose=0)
     path = workflow.export_run(folder, out=root / "saved_models")
-    model = workflow.load_keras_model(run / "model.keras")
+    _, model, _, _ = workflow.load_run(run)
     meta = {
         **json.loads((run / "metadata.json").read_text()),
         **export.read_metadata(path),
     }
     return run, path, model, meta
+
+
+def generate(module, model, meta, prompts, max_length, **options):
+    """The template's `generate` signature, traced in this process."""
+    options = {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "seed": 0, **options}
+    function = module.serving(model, meta).functions()["generate"]
+    outputs = function(tf.constant(prompts), max_length=max_length, **options)
+    return [t.decode() for t in outputs["text"].numpy()]
 
 
 def test_windows_are_teacher_forced(module):
@@ -67,9 +76,11 @@ def test_streams_continue_each_row_in_the_next_batch(module):
 
 
 def test_vocabulary_reserves_padding_unknown_and_start():
-    vocabulary = Vocabulary.build(list("abracadabra"), size=5)
-    assert vocabulary.all_tokens() == ["", "[UNK]", "[BOS]", "a", "b"]
-    np.testing.assert_array_equal(vocabulary.encode(list("abz")), [3, 4, UNK])
+    encoder = TextEncoder.adapt(
+        list("abracadabra"), 5, tokenization="character", reserved=RESERVED
+    )
+    assert encoder.all_tokens() == ["", "[UNK]", "[BOS]", "a", "b"]
+    assert encoder(tf.constant(["abz"])).to_list() == [[3, 4, UNK]]
 
 
 def test_validation_is_the_end_of_the_text(module, tmp_path):
@@ -85,7 +96,7 @@ def test_validation_is_the_end_of_the_text(module, tmp_path):
     data = module.read_data(config, task.folder)
     # The last 20% are the b's, which training never saw: unknown tokens.
     assert len(data.validation_ids) == 20 and set(data.validation_ids) == {UNK}
-    assert "b" not in data.vocabulary.ids and UNK not in set(data.train_ids)
+    assert "b" not in data.encoder.vocabulary and UNK not in set(data.train_ids)
 
 
 def test_text_shorter_than_a_window_gives_both_lengths(module, tmp_path):
@@ -103,28 +114,28 @@ def test_text_shorter_than_a_window_gives_both_lengths(module, tmp_path):
 @pytest.mark.slow
 def test_model_learns_to_continue_the_pattern_exactly(module, trained):
     _, _, model, meta = trained
-    text = module.generate(model, meta, ["the cat ", ""], 48, greedy=True)
+    text = generate(module, model, meta, ["the cat ", ""], 48, top_k=1)
     assert text[0] == "the cat " + (PATTERN * 3)[8 : 8 + 48]
     assert text[1] in (PATTERN * 4)  # from the start state: somewhere in the loop
 
 
-def naive_greedy(model, meta, prompt, steps):
+def naive_greedy(model, prompt, steps):
     """The slow way: re-encode the whole window for every new token."""
-    vocabulary = Vocabulary(meta["vocabulary"])
-    ids = [BOS, *vocabulary.encode(list(prompt))]
+    tokens = model.encoder.all_tokens()
+    ids = [BOS, *(tokens.index(c) if c in tokens else UNK for c in prompt)]
     for _ in range(steps):
         logits = model.predict(np.array([ids]), verbose=0)[0, -1]
         logits[:3] = -np.inf
         ids.append(int(np.argmax(logits)))
-    return prompt + "".join(vocabulary.all_tokens()[i] for i in ids[len(prompt) + 1 :])
+    return prompt + "".join(tokens[i] for i in ids[len(prompt) + 1 :])
 
 
 @pytest.mark.slow
 def test_carrying_the_state_equals_re_encoding(module, trained):
     _, _, model, meta = trained
     for prompt in ["on the", "xyz"]:
-        fast = module.generate(model, meta, [prompt], 10, greedy=True)[0]
-        assert fast == naive_greedy(model, meta, prompt, 10)
+        fast = generate(module, model, meta, [prompt], 10, top_k=1)[0]
+        assert fast == naive_greedy(model, prompt, 10)
 
 
 def serve(path, **inputs):
@@ -133,9 +144,7 @@ def serve(path, **inputs):
     full.update(inputs)
     types = {"temperature": tf.float32, "top_p": tf.float32, "prompt": tf.string}
     tensors = {k: tf.constant(v, types.get(k, tf.int32)) for k, v in full.items()}
-    return [
-        t.decode() for t in signatures["serving_default"](**tensors)["text"].numpy()
-    ]
+    return [t.decode() for t in signatures["generate"](**tensors)["text"].numpy()]
 
 
 PROMPTS = ["the", "", "\u2603 snow", "a much longer prompt than the others"]
@@ -144,7 +153,7 @@ PROMPTS = ["the", "", "\u2603 snow", "a much longer prompt than the others"]
 @pytest.mark.slow
 def test_saved_model_greedy_equals_keras_greedy(module, trained):
     _, path, model, meta = trained
-    keras_greedy = module.generate(model, meta, PROMPTS, 30, greedy=True)
+    keras_greedy = generate(module, model, meta, PROMPTS, 30, top_k=1)
     assert serve(path, prompt=PROMPTS, top_k=1) == keras_greedy
     # top_k=1 is greedy whatever the temperature and seed
     assert serve(path, prompt=PROMPTS, top_k=1, temperature=3.0, seed=9) == keras_greedy
@@ -185,9 +194,17 @@ def test_saved_model_rejects_bad_options(trained, bad, message):
 
 @pytest.mark.slow
 def test_predict_options_are_checked_with_clear_errors(trained):
-    with pytest.raises(ConfigError, match=r"temperature must be > 0; .*greedy"):
-        workflow.predict(trained[1], ["the"], options={"temperature": 0})
-    assert workflow.predict(
+    with pytest.raises(RnnkitError, match=r"temperature must be > 0; .*greedy"):
+        inference.predict(trained[1], ["the"], options={"temperature": 0})
+    with pytest.raises(RnnkitError, match=r"seed must be within the int32 range"):
+        inference.predict(trained[1], ["the"], options={"seed": 2**32})
+    with pytest.raises(RnnkitError, match=r"--greedy .* one or the other"):
+        inference.predict(
+            trained[1], ["the"], options={"greedy": True, "temperature": 0.5}
+        )
+    with pytest.raises(RnnkitError, match=r"no signature of this model takes"):
+        inference.predict(trained[1], ["the"], options={"beam_width": 2})
+    assert inference.predict(
         trained[1], ["the "], options={"greedy": True, "max_length": 8}
     ) == ["the cat sat "]
 
@@ -209,7 +226,7 @@ def test_metrics_and_evaluation_agree(trained, tmp_path):
 
 
 @pytest.mark.slow
-def test_saved_model_cli_runs_the_prompt_only_signature(trained):
+def test_saved_model_cli_runs_serving_default_with_the_prompt_alone(trained):
     cli = [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
     result = subprocess.run(
         [
@@ -220,7 +237,7 @@ def test_saved_model_cli_runs_the_prompt_only_signature(trained):
             "--tag_set",
             "serve",
             "--signature_def",
-            "prompt_only",
+            "serving_default",
             "--input_exprs",
             'prompt=["the cat"]',
         ],
@@ -239,7 +256,7 @@ def test_stateful_and_word_models_train_and_export(tmp_path, options):
     overrides = {**SMALL, "epochs": 2, "sequence_length": 8, "batch_size": 4, **options}
     run = workflow.train(folder, tmp_path / "t.txt", overrides, verbose=0)
     path = workflow.export_run(folder, out=tmp_path / "saved_models")
-    text = workflow.predict(path, ["the"], options={"max_length": 5, "seed": 3})[0]
+    text = inference.predict(path, ["the"], options={"max_length": 5, "seed": 3})[0]
     assert text.startswith("the")
     metrics = runs.metrics(run)
     assert ("bits_per_char" in metrics) is (options.get("tokenization") != "word")

@@ -8,8 +8,9 @@ import pytest
 import sacrebleu
 import tensorflow as tf
 
-from rnnkit.templates import export, metrics, parallel_text, seq2seq, tasks, workflow
-from rnnkit.templates.errors import ConfigError, DataError
+from rnnkit.templates import export, inference, metrics, parallel_text, tasks, workflow
+from rnnkit.templates.errors import DataError, RnnkitError
+from rnnkit.templates.text_encoder import TextEncoder, tokens_of
 
 REVERSE = {
     "epochs": 15,
@@ -42,20 +43,19 @@ def trained(tmp_path_factory):
     data = reversal_tsv(root / "reverse.tsv")
     run = workflow.train(folder, data, REVERSE, verbose=0)
     path = workflow.export_run(folder, out=root / "saved_models")
-    model = workflow.load_keras_model(run / "model.keras")
-    translator = tasks.built_in("translation").translator(
-        model, export.read_metadata(path)
-    )
-    return run, path, translator
+    task, model, config, _ = workflow.load_run(run)
+    return run, path, task.module.translator(model, config)
 
 
-def test_word_tokens_lower_case_and_split_punctuation():
-    tokens = seq2seq.tokenize_texts(["Grüße, Welt! Don't stop."], "word")
-    assert tokens == [["grüße", ",", "welt", "!", "don't", "stop", "."]]
-    text = seq2seq.detokenize(
-        tf.constant([["grüße", ",", "welt", "!", "", ""]]), "word"
-    )
-    assert text.numpy()[0].decode() == "grüße, welt!"
+def test_word_tokens_split_punctuation_and_keep_case_unless_asked():
+    options = {"tokenization": "word", "split_punctuation": True}
+    tokens = tokens_of(["Grüße, Welt! Don't stop."], **options)
+    assert tokens == [["Grüße", ",", "Welt", "!", "Don't", "stop", "."]]
+    lowered = tokens_of(["Grüße, Welt!"], lowercase=True, **options)
+    assert lowered == [["grüße", ",", "welt", "!"]]
+    encoder = TextEncoder(vocabulary=["Grüße", ",", "Welt", "!"], **options)
+    text = encoder.detokenize(tf.constant([[2, 3, 4, 5, 0, 0]]))
+    assert text.numpy()[0].decode() == "Grüße, Welt!"
 
 
 def test_tsv_pairs_ignore_extra_columns_and_skip_empty_lines(tmp_path):
@@ -83,19 +83,24 @@ def test_unequal_aligned_files_give_both_counts(tmp_path):
     assert pairs.labels == ["eins", "zwei", "drei"]
 
 
-def test_metrics_equal_sacrebleu_on_a_fixed_example():
-    hypotheses = ["the cat is on the mat .", "a dog", "hello there"]
+def test_metrics_are_sacrebleu_s_defaults_cased_with_their_signatures():
+    hypotheses = ["the cat is on the mat.", "a dog", "hello there"]
     references = ["The cat is on the mat.", "The dog barks.", "hello there"]
-    result = metrics.translation_metrics(
-        hypotheses, references, lambda t: seq2seq.tokenize_texts(t, "word")
-    )
-    bleu = sacrebleu.BLEU(lowercase=True).corpus_score(hypotheses, [references])
-    chrf = sacrebleu.CHRF(lowercase=True).corpus_score(hypotheses, [references])
+    result = metrics.translation_metrics(hypotheses, references)
+    bleu = sacrebleu.BLEU().corpus_score(hypotheses, [references])
+    chrf = sacrebleu.CHRF().corpus_score(hypotheses, [references])
     assert result["bleu"] == pytest.approx(bleu.score)
     assert result["chrf"] == pytest.approx(chrf.score)
-    assert result["exact_match"] == pytest.approx(2 / 3)
-    # "a dog" against "the dog barks .": two substitutions/insertions... 3 edits
-    assert result["token_error_rate"] == pytest.approx(3 / (7 + 4 + 2))
+    # Cased: the lower-cased score would be higher.
+    lowered = sacrebleu.BLEU(lowercase=True).corpus_score(hypotheses, [references])
+    assert result["bleu"] < lowered.score
+    assert "case:mixed" in result["bleu_signature"]
+    assert "tok:13a" in result["bleu_signature"]
+    assert result["chrf_signature"].startswith("nrefs:1|case:mixed")
+    assert result["exact_match"] == pytest.approx(1 / 3)
+    # 13a tokens: "the" for "The" and "mat." split as "mat ." (1 edit of 7);
+    # "a dog" against "The dog barks .": 3 edits of 4; none of 2.
+    assert result["token_error_rate"] == pytest.approx((1 + 3) / (7 + 4 + 2))
 
 
 def test_edit_distance():
@@ -115,6 +120,7 @@ WORDS = ["abc", "hgfedcb", "", "zzq", "aaaaaaaaaaaaaaa", "dca"]
 
 
 def decode_texts(translator, ids):
+    """Translations of WORDS given their target ids."""
     return [
         t.decode()
         for t in translator.text(translator.source_ids(tf.constant(WORDS)), ids).numpy()
@@ -129,7 +135,7 @@ def test_saved_model_greedy_equals_keras_greedy_token_for_token(trained):
     signatures, _ = export.load(path)
     served = signatures["attention"](text=tf.constant(WORDS))
     served_tokens = served["target_tokens"].numpy()
-    expected = tf.gather(translator.target_tokens, keras_ids).numpy()
+    expected = translator.target.tokens(keras_ids).numpy()
     np.testing.assert_array_equal(served_tokens, expected)
     texts = signatures["serving_default"](text=tf.constant(WORDS))[
         "translation"
@@ -170,16 +176,16 @@ def test_saved_model_translate_signature_and_bad_options(trained):
                 beam_width=tf.constant(beam_width),
                 max_length=tf.constant(max_length),
             )
-    with pytest.raises(ConfigError, match=r"beam_width must be in 1..16. Received: 0"):
-        workflow.predict(path, ["abc"], options={"beam_width": 0})
-    with pytest.raises(ConfigError, match=r"max_length must be in 1..2048"):
-        workflow.predict(path, ["abc"], options={"max_length": 0})
-    assert workflow.predict(path, ["abcd"], options={"beam_width": 4}) == ["dcba"]
+    with pytest.raises(RnnkitError, match=r"beam_width must be >= 1"):
+        inference.predict(path, ["abc"], options={"beam_width": 0})
+    with pytest.raises(RnnkitError, match=r"max_length must be >= 1"):
+        inference.predict(path, ["abc"], options={"max_length": 0})
+    assert inference.predict(path, ["abcd"], options={"beam_width": 4}) == ["dcba"]
 
 
 @pytest.mark.slow
 def test_attention_plot(trained, tmp_path):
-    translation = workflow.plot_attention(trained[1], "abcde", tmp_path / "a.png")
+    translation = inference.plot_attention(trained[1], "abcde", tmp_path / "a.png")
     assert translation == "edcba"
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -201,5 +207,5 @@ def test_other_attention_kinds_and_aligned_files_train(tmp_path, attention):
     }
     run = workflow.train(folder, tmp_path / "en.txt", overrides, verbose=0)
     path = workflow.export_run(folder, out=tmp_path / "saved_models")
-    assert len(workflow.predict(path, ["the dog ."])) == 1
+    assert len(inference.predict(path, ["the dog ."])) == 1
     assert json.loads((run / "metrics.json").read_text())["train_pairs"] == 36

@@ -30,6 +30,8 @@ def poison(folder, cells):
         file.write(
             f"""
 
+import numpy as np  # noqa: E402
+
 _build_model = build_model
 
 

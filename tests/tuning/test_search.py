@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tiny_tasks
 
-from rnnkit.templates import runs, tasks, workflow
+from rnnkit.templates import inference, runs, tasks, workflow
 from rnnkit.tuning import search as tuning
 from rnnkit.tuning.hypermodel import TaskHyperModel
 
@@ -89,8 +89,8 @@ def test_the_best_classification_trial_exports_with_its_score(tmp_path):
     # The run holds the best epoch's weights: its accuracy is the trial's.
     assert metrics["accuracy"] == pytest.approx(result.best_score, abs=1e-6)
     path = workflow.export_run(folder, out=tmp_path / "saved_models")
-    assert workflow.info(path)["metrics"]["accuracy"] == metrics["accuracy"]
-    answers = workflow.predict(path, ["rocket orbit moon", "oven flour sugar"])
+    assert inference.info(path)["metrics"]["accuracy"] == metrics["accuracy"]
+    answers = inference.predict(path, ["rocket orbit moon", "oven flour sugar"])
     assert [a.split()[0] for a in answers] == ["space", "cooking"]
     # TensorBoard HParams logs, one folder per trial.
     events = list((folder / "tuning" / "logs").rglob("events.out.tfevents.*"))

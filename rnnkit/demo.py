@@ -8,7 +8,7 @@ exported.
 import pathlib
 import tempfile
 
-from rnnkit.templates import export, runs, tasks, workflow
+from rnnkit.templates import export, inference, runs, tasks, workflow
 
 SAMPLES = {
     "classification": [
@@ -47,7 +47,7 @@ def run_workflow_demo(kind="classification", folder=None, epochs=None, trials=3)
         print(f"   {path} (checked in a fresh TensorFlow process)")
         print(f"4. rnnkit predict {path}")
         prompts = SAMPLES[kind]
-        answers = workflow.predict(path, prompts, options=OPTIONS.get(kind))
+        answers = inference.predict(path, prompts, options=OPTIONS.get(kind))
         for text, answer in zip(prompts, answers):
             print(f"   {text!r} -> {answer!r}")
         return validation, export.read_metadata(path)
