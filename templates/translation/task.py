@@ -279,6 +279,13 @@ class Seq2Seq(keras.Model):
         y = self.combine(self.dropout(y, training=training))
         return self.head(y), new_states, weights
 
+    def build(self, inputs_shape):
+        # Two tokens of each side create every weight, here and when a saved
+        # model is loaded.
+        ids = keras.ops.full((1, 2), START, "int32")
+        memory, states = self.encode(ids)
+        self.decode(ids, memory, states)
+
     def call(self, inputs, training=False):
         source_ids, target_in = inputs
         memory, states = self.encode(source_ids, training)
@@ -314,7 +321,7 @@ def build_model(config, data):
         cell_options=extra,
         name="translator",
     )
-    model([np.ones((1, 2), "int32"), np.full((1, 2), START, "int32")])  # builds it
+    model.build([(None, None), (None, None)])
     model.compile(
         optimizer=optimizer(config),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

@@ -114,6 +114,7 @@ def test_learns_to_reverse_strings(trained):
     validation = json.loads((run / "metrics.json").read_text())
     assert validation["exact_match"] >= 0.9
     assert validation["token_error_rate"] <= 0.05
+    assert validation["bleu_signature"].startswith("nrefs:1|case:mixed|")
 
 
 WORDS = ["abc", "hgfedcb", "", "zzq", "aaaaaaaaaaaaaaa", "dca"]
