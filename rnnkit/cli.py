@@ -3,20 +3,20 @@ compare, evaluate, export, predict, attention, info, diagnose and demo.
 
 Each command is a `cmd_<name>(args)` function with its parser beside it
 (tune and compare in `cli_tuning`, diagnose in `cli_diagnose`).
-TensorFlow is imported inside commands, after the arguments are checked, so
-`--help`, `--version` and usage errors answer at once. Errors about the
-user's data or request print one line and exit with status 2.
+TensorFlow is imported after the arguments (and, for train, tune and
+compare, the task's config) are checked, so `--help`, `--version` and
+mistakes answer at once, and quietly (see `front_door`). Every expected
+failure prints one line and exits with its own status (`front_door`).
 """
 
 import argparse
 import json
 import logging
-import os
 import sys
 
 import rnnkit
-from rnnkit import cli_diagnose, cli_tuning
-from rnnkit.templates.errors import RnnkitError
+from rnnkit import cli_diagnose, cli_tuning, front_door
+from rnnkit.templates import quiet_start
 from rnnkit.templates.errors import UsageError as UserError
 
 TRUST = (
@@ -73,19 +73,40 @@ def _add_train(subparsers):
         metavar="KEY=VALUE",
         help="override any config key (repeatable)",
     )
-    parser.add_argument("--run-id", help="name the run, or resume an unfinished one")
-    parser.set_defaults(handler=cmd_train)
+    parser.add_argument(
+        "--run-id",
+        help="name the run, or resume an unfinished one (with its own settings)",
+    )
+    parser.set_defaults(handler=cmd_train, precheck=precheck_train)
 
 
-def cmd_train(args):
+def train_overrides(args):
     from rnnkit.templates import config as settings
-    from rnnkit.templates import runs, workflow
 
     overrides = settings.parse_assignments(args.set)
     for key in ("epochs", "cell", "units", "layers", "seed"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
-    run = workflow.train(args.target, args.data, overrides, args.run_id)
+    return overrides
+
+
+def precheck_train(args):
+    """The settings' keys and types, and the run id, before TensorFlow."""
+    from rnnkit.templates import names, tasks
+
+    if args.run_id is not None:
+        names.path_component(args.run_id, "--run-id")
+    tasks.check_settings(args.target, train_overrides(args))
+
+
+def cmd_train(args):
+    from rnnkit.templates import runs, workflow
+
+    # Plain progress lines, without a bar's control codes, into a file or pipe.
+    verbose = "auto" if sys.stdout.isatty() else 2
+    run = workflow.train(
+        args.target, args.data, train_overrides(args), args.run_id, verbose
+    )
     print(f"{run}\nvalidation: {runs.headline(runs.metrics(run))}")
     return 0
 
@@ -187,6 +208,23 @@ def _add_predict(subparsers):
 DECODING_OPTIONS = ("max_length", "temperature", "top_k", "top_p", "seed", "beam_width")
 
 
+def read_texts(args):
+    """The texts to answer: the arguments, or the lines of stdin (UTF-8)."""
+    from rnnkit.templates import text_files
+
+    for number, text in enumerate(args.texts, 1):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UserError(
+                f"text argument {number} is not UTF-8; give UTF-8 text"
+            ) from None
+    if args.texts:
+        return list(args.texts)
+    text = text_files.decode(sys.stdin.buffer.read(), "stdin")
+    return text.splitlines()
+
+
 def cmd_predict(args):
     from rnnkit.templates import inference
 
@@ -194,7 +232,7 @@ def cmd_predict(args):
     options = {k: v for k, v in options.items() if v is not None}
     if args.greedy:
         options["greedy"] = True
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
+    texts = read_texts(args)
     if not texts:
         return 0
     for result in inference.predict(args.saved_model, texts, args.json, options):
@@ -270,10 +308,10 @@ def _add_demo(subparsers):
     )
     parser.add_argument("--timesteps", type=int, default=30, help="layers demo only")
     parser.add_argument("--seed", type=int, default=0, help="layers demo only")
-    parser.set_defaults(handler=cmd_demo)
+    parser.set_defaults(handler=cmd_demo, precheck=precheck_demo)
 
 
-def cmd_demo(args):
+def precheck_demo(args):
     if args.epochs is not None and args.epochs < 1:
         raise UserError(
             f"--epochs must be at least 1. Received: --epochs {args.epochs}"
@@ -282,12 +320,13 @@ def cmd_demo(args):
         raise UserError(
             f"--max-trials must be at least 1. Received: --max-trials {args.max_trials}"
         )
+    if args.task == "layers" and args.timesteps < 2:
+        raise UserError(f"--timesteps must be at least 2. Received: {args.timesteps}")
+
+
+def cmd_demo(args):
     if args.task == "layers":
-        if args.timesteps < 2:
-            raise UserError(
-                f"--timesteps must be at least 2. Received: {args.timesteps}"
-            )
-        from rnnkit.layers.demo import run_demo  # imports TensorFlow: after the checks
+        from rnnkit.layers.demo import run_demo
 
         run_demo(timesteps=args.timesteps, epochs=args.epochs or 15, seed=args.seed)
         return 0
@@ -305,6 +344,11 @@ def build_parser():
     )
     parser.add_argument(
         "--version", action="version", version=f"rnnkit {rnnkit.__version__}"
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of any failure, and TensorFlow's start-up log",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (
@@ -334,19 +378,26 @@ def _show_warnings():
         log.setLevel(logging.INFO)
 
 
+# Commands that never need TensorFlow.
+LIGHT_COMMANDS = ("new",)
+
+
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _show_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    try:
+
+    def start(args):
+        if getattr(args, "precheck", None):
+            args.precheck(args)
+        if args.command not in LIGHT_COMMANDS:
+            quiet_start.load_tensorflow(args.debug)
         return args.handler(args)
-    except RnnkitError as error:
-        print(f"rnnkit {args.command}: error: {error}", file=sys.stderr)
-        return 2
+
+    return front_door.run(args.command, start, args, args.debug)
 
 
 if __name__ == "__main__":

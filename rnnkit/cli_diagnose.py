@@ -64,7 +64,7 @@ def _add_gradients(commands):
     parser.add_argument("--clipnorm", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="gradients.png", help="the PNG to write")
-    parser.set_defaults(handler=cmd_gradients)
+    parser.set_defaults(handler=cmd_gradients, precheck=_check_gradient_args)
 
 
 def _check_cells(cells):
@@ -92,7 +92,6 @@ def _check_gradient_args(args):
 
 
 def cmd_gradients(args):
-    _check_gradient_args(args)
     cells = _check_cells(args.cells)
     from rnnkit.templates import diagnose, diagnose_plots
 

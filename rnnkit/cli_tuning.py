@@ -67,10 +67,10 @@ def add_tune(subparsers):
         action="store_true",
         help="delete this task's earlier search and start afresh",
     )
-    parser.set_defaults(handler=cmd_tune)
+    parser.set_defaults(handler=cmd_tune, precheck=precheck_tune)
 
 
-def _overrides(args):
+def _overrides(args, with_cells=True):
     import pathlib
 
     from rnnkit.templates import config as settings
@@ -81,7 +81,7 @@ def _overrides(args):
     for key in ("tuner", "max_trials", "epochs", "executions_per_trial"):
         if getattr(args, key) is not None:
             search[key] = getattr(args, key)
-    if args.cells is not None:
+    if args.cells is not None and with_cells:  # (imports Keras to check them)
         search["cells"] = parse_cells(args.cells)
     if search:
         overrides["search"] = search
@@ -90,6 +90,13 @@ def _overrides(args):
     if args.data is not None:
         overrides["data"] = str(pathlib.Path(args.data).resolve())
     return overrides
+
+
+def precheck_tune(args):
+    """The settings' keys and types, before TensorFlow."""
+    from rnnkit.templates import tasks
+
+    tasks.check_settings(args.target, _overrides(args, with_cells=False))
 
 
 def cmd_tune(args):

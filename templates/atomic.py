@@ -1,4 +1,5 @@
-"""Writes that never leave a half-written file or folder behind.
+"""Writes that never leave a half-written file or folder behind, and reads
+that name a damaged file.
 
 A file is written to a temporary sibling, flushed to disk, then renamed over
 the target: a reader sees the old file or the new one, never a mix, and a
@@ -11,6 +12,8 @@ import os
 import pathlib
 import shutil
 import tempfile
+
+from rnnkit.templates.errors import CorruptError
 
 
 def _new_file_mode():
@@ -37,6 +40,18 @@ def write_text(path, text):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def read_json(path, what="file"):
+    """The JSON in `path`; a damaged one is a `CorruptError` naming it."""
+    path = pathlib.Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError too
+        raise CorruptError(
+            f"{path}: the {what} is damaged (not JSON: {error}); delete or "
+            "restore it"
+        ) from None
 
 
 def write_json(path, data):

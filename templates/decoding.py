@@ -147,8 +147,10 @@ def decode(step, logits, states, max_length, choose, end_id=-1, pad_id=0, extra=
             extras = extras.write(t, extra_t)
         return t + 1, logits, states, finished, tokens, extras
 
+    # (At least one step, which an empty batch would otherwise not take, so
+    # that there is something to stack.)
     *_, tokens, extras = tf.while_loop(
-        lambda t, *rest: (t < max_length) & ~tf.reduce_all(rest[2]),
+        lambda t, *rest: (t < max_length) & (~tf.reduce_all(rest[2]) | (t == 0)),
         body,
         (tf.constant(0), logits, states, finished, tokens, extras),
         maximum_iterations=max_length,
@@ -200,11 +202,16 @@ def beam_search(
     scores = tf.concat([tf.zeros([batch, 1]), tf.fill([batch, width - 1], -1e9)], 1)
     lengths = tf.zeros([batch, width], tf.int32)
     sequences = tf.zeros([batch, width, max_length], tf.int32)
-    step_scores = log_probs(tf.reshape(tile(logits), [batch, width, -1]), finished)
+    # Shapes are spelt out, not -1: an empty batch cannot infer them.
+    step_scores = log_probs(
+        tf.reshape(tile(logits), [batch, width, vocabulary]), finished
+    )
 
     def body(t, step_scores, states, scores, finished, lengths, sequences):
         # extend every beam by every token; keep the best `width` of each row
-        candidates = tf.reshape(scores[..., None] + step_scores, [batch, -1])
+        candidates = tf.reshape(
+            scores[..., None] + step_scores, [batch, width * vocabulary]
+        )
         scores, flat = tf.math.top_k(candidates, k=width)
         parent, token = flat // vocabulary, flat % vocabulary
 
@@ -218,7 +225,9 @@ def beam_search(
         rows = tf.reshape(parent + width * tf.range(batch)[:, None], [-1])
         states = tf.nest.map_structure(lambda s: tf.gather(s, rows), states)
         logits, states = step(tf.reshape(token, [-1]), states)
-        step_scores = log_probs(tf.reshape(logits, [batch, width, -1]), finished)
+        step_scores = log_probs(
+            tf.reshape(logits, [batch, width, vocabulary]), finished
+        )
         return t + 1, step_scores, states, scores, finished, lengths, sequences
 
     *_, scores, finished, lengths, sequences = tf.while_loop(

@@ -24,7 +24,7 @@ import tempfile
 import numpy as np
 
 from rnnkit.templates import atomic
-from rnnkit.templates.errors import RnnkitError
+from rnnkit.templates.errors import CorruptError, RnnkitError
 
 METADATA = pathlib.Path("assets") / "rnnkit.json"
 TOLERANCE = 1e-5
@@ -126,6 +126,23 @@ class Serving:
             },
         }
 
+    def all_checks(self):
+        """`checks`, and for every signature an empty string, an all-empty
+        batch and an empty batch (the options at their defaults)."""
+        import tensorflow as tf
+
+        empty = []
+        for signature in self.signatures:
+            texts = [s.name for s in signature.inputs if s.dtype == tf.string]
+            others = {s.name for s in signature.inputs} - set(texts)
+            if others - set(signature.defaults):
+                continue  # an option without a default: the task's checks
+            for batch in ([""], ["", ""], []):
+                request = {name: batch for name in texts}
+                request.update({k: signature.defaults[k] for k in others})
+                empty.append((signature.name, request))
+        return [*self.checks, *empty]
+
     def functions(self):
         """The signatures as traced `tf.function`s, for use in-process."""
         import tensorflow as tf
@@ -145,7 +162,9 @@ path, requests_file, out_file = sys.argv[1:]
 signatures = tf.saved_model.load(path).signatures
 answers = []
 for name, request in json.load(open(requests_file)):
-    outputs = signatures[name](**{k: tf.constant(v) for k, v in request.items()})
+    specs = signatures[name].structured_input_signature[1]
+    inputs = {k: tf.constant(v, specs[k].dtype) for k, v in request.items()}
+    outputs = signatures[name](**inputs)
     answers.append({
         k: [b.decode() for b in v.numpy().reshape(-1)] if v.dtype == tf.string
         else v.numpy().tolist()
@@ -173,7 +192,11 @@ def _same(expected, served):
     expected = np.asarray(expected)
     if expected.dtype.kind in "SOU":
         decoded = [v.decode() if isinstance(v, bytes) else v for v in expected.ravel()]
-        return decoded == list(np.asarray(served).ravel())
+        return decoded == list(np.asarray(served, dtype=object).ravel())
+    served = np.asarray(served, dtype=expected.dtype)
+    if served.size != expected.size:
+        return False
+    served = served.reshape(expected.shape)  # an empty batch's [] included
     return np.allclose(expected, served, atol=TOLERANCE, rtol=TOLERANCE)
 
 
@@ -181,8 +204,11 @@ def verify(path, functions, requests):
     """Reloads `path` in a fresh process and compares its answers to those of
     `functions`, the in-process endpoints that were exported.
 
-    `requests` are `(endpoint name, {input: value})` pairs.
+    `requests` are `(endpoint name, {input: value})` pairs. Every float
+    output must be finite.
     """
+    import tensorflow as tf
+
     with tempfile.TemporaryDirectory() as scratch:
         requests_file = pathlib.Path(scratch) / "requests.json"
         answers_file = pathlib.Path(scratch) / "answers.json"
@@ -194,14 +220,23 @@ def verify(path, functions, requests):
         )
         if result.returncode != 0:
             raise RnnkitError(
-                f"{path}: the export does not load in plain TensorFlow: "
+                f"{path}: the export fails in plain TensorFlow: "
                 f"{result.stderr.strip().splitlines()[-1]}"
             )
         served = json.loads(answers_file.read_text())
     for (name, request), answer in zip(requests, served):
-        expected = functions[name](**request)
+        specs = functions[name].input_signature
+        expected = functions[name](
+            **{spec.name: tf.constant(request[spec.name], spec.dtype) for spec in specs}
+        )
         for key, value in expected.items():
-            if not _same(value.numpy(), answer[key]):
+            value = value.numpy()
+            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+                raise RnnkitError(
+                    f"{path}: `{key}` from `{name}` is not finite for request "
+                    f"{request}"
+                )
+            if not _same(value, answer[key]):
                 raise RnnkitError(
                     f"{path}: the reloaded SavedModel's `{key}` from `{name}` "
                     f"differs from the Keras model's for request {request}"
@@ -210,21 +245,21 @@ def verify(path, functions, requests):
 
 def write(serving, metadata, root, version=None, force=False):
     """Exports the model and signatures of `serving` (a `Serving`) to
-    `<root>/<version>/`, checked in a fresh process; returns its path."""
+    `<root>/<version>/`, checked in a fresh process; returns its path.
+
+    The version is claimed only once the export is complete and checked, by
+    creating its folder exclusively, so two exports at once never take the
+    same number: without `version`, the later one takes the next number;
+    with it, the later one fails. Only `force` replaces a version."""
     import keras
 
     root = pathlib.Path(root)
-    version = next_version(root) if version is None else int(version)
-    if version < 1:
+    if version is not None and int(version) < 1:
         raise RnnkitError(f"--version must be a positive integer. Received: {version}")
-    target = root / str(version)
-    if target.exists() and not force:
-        raise RnnkitError(
-            f"{target}: version {version} already exists; pass --force to "
-            "replace it, or leave out --version to add a new one"
-        )
+    if version is not None and (root / str(version)).exists() and not force:
+        raise _taken(root / str(version))
     root.mkdir(parents=True, exist_ok=True)
-    staged = pathlib.Path(tempfile.mkdtemp(dir=root, prefix=f".{version}-"))
+    staged = pathlib.Path(tempfile.mkdtemp(dir=root, prefix=".export-"))
     try:
         archive = keras.export.ExportArchive()
         archive.track(serving.model)
@@ -233,22 +268,44 @@ def write(serving, metadata, root, version=None, force=False):
             for s in serving.signatures
         }
         archive.write_out(str(staged), verbose=False)
-        atomic.write_json(
-            staged / METADATA,
-            {
-                **metadata,
-                "serving": serving.describe(),
-                "version": version,
-                "rnnkit_version": rnnkit_version(),
-            },
-        )
-        verify(staged, functions, serving.checks)
+        details = {
+            **metadata,
+            "serving": serving.describe(),
+            "rnnkit_version": rnnkit_version(),
+        }
+        atomic.write_json(staged / METADATA, details)
+        verify(staged, functions, serving.all_checks())
         # mkdtemp made it private (0700); a server may run as another user.
         staged.chmod(0o755)
-        atomic.replace_directory(staged, target)
+        return _move_into_place(staged, root, details, version, force)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
-    return target
+
+
+def _taken(target):
+    return RnnkitError(
+        f"{target}: version {target.name} already exists; pass --force to "
+        "replace it, or leave out --version to add a new one"
+    )
+
+
+def _move_into_place(staged, root, details, version, force):
+    """Claims the version folder (exclusively) and moves `staged` into it."""
+    while True:
+        number = next_version(root) if version is None else int(version)
+        target = root / str(number)
+        atomic.write_json(staged / METADATA, {**details, "version": number})
+        if force and target.exists():
+            atomic.replace_directory(staged, target)
+            return target
+        try:
+            target.mkdir()  # the claim: fails if another export made it first
+        except FileExistsError:
+            if version is not None:
+                raise _taken(target) from None
+            continue  # another export took this number: take the next
+        os.replace(staged, target)  # replaces only the empty folder just made
+        return target
 
 
 def resolve(path):
@@ -268,13 +325,21 @@ def read_metadata(path):
     file = resolve(path) / METADATA
     if not file.is_file():
         raise RnnkitError(f"{file}: missing; not an rnnkit export")
-    return json.loads(file.read_text())
+    return atomic.read_json(file, "export's metadata")
 
 
 def load(path):
-    """`(signatures, metadata)` of an rnnkit SavedModel, with plain TensorFlow."""
+    """`(signatures, metadata)` of an rnnkit SavedModel, with plain TensorFlow;
+    a damaged SavedModel is a `CorruptError` naming it."""
     import tensorflow as tf
 
     path = resolve(path)
     metadata = read_metadata(path)
-    return tf.saved_model.load(str(path)).signatures, metadata
+    try:
+        return tf.saved_model.load(str(path)).signatures, metadata
+    except Exception as error:  # whatever TF raises for a damaged SavedModel
+        reason = str(error).strip().splitlines()[0][:200] if str(error) else ""
+        raise CorruptError(
+            f"{path}: the SavedModel is damaged or incomplete ({type(error).__name__}"
+            f"{': ' + reason if reason else ''}); export the run again"
+        ) from None

@@ -5,10 +5,14 @@ shows up only in validation or evaluation data is an error that lists the
 labels the model knows.
 """
 
+import logging
+
 import numpy as np
 
 from rnnkit.templates.errors import DataError
 from rnnkit.templates.text_files import LabelledTexts
+
+log = logging.getLogger("rnnkit")
 
 
 class LabelSet:
@@ -51,6 +55,13 @@ def split_validation(data, fraction, seed):
     for label in sorted(by_label):
         indices = rng.permutation(by_label[label]).tolist()
         held = 0 if len(indices) < 2 else max(1, round(len(indices) * fraction))
+        if not held:
+            log.warning(
+                "%s: the label %r has a single example, which stays in training: "
+                "validation cannot measure it, and macro-F1 leaves it out",
+                data.source,
+                label,
+            )
         validation += indices[:held]
         train += indices[held:]
     if not validation:

@@ -37,8 +37,13 @@ class TextGenerator:
     def token_ids(self, texts):
         """`(batch, 1 + tokens)` int32: BOS, then the texts' ids, 0-padded."""
         ids = self.encoder(texts)
-        bos = tf.RaggedTensor.from_tensor(tf.fill([tf.shape(texts)[0], 1], BOS))
-        return tf.concat([bos, ids], axis=1).to_tensor(default_value=PAD)
+        batch = tf.shape(texts)[0]
+        bos = tf.RaggedTensor.from_tensor(tf.fill([batch, 1], BOS))
+        # (The shape keeps the BOS column in an empty batch, too.)
+        ids = tf.concat([bos, ids], axis=1)
+        lengths = tf.concat([ids.row_lengths(), [1]], axis=0)  # at least BOS
+        width = tf.cast(tf.reduce_max(lengths), tf.int32)
+        return ids.to_tensor(default_value=PAD, shape=tf.stack([batch, width]))
 
     def encode(self, ids):
         """Runs the prompts through the model once: `(next logits, states)`."""

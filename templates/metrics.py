@@ -12,19 +12,17 @@ def confusion_matrix(true_ids, predicted_ids, classes):
 
 
 def macro_f1(matrix):
-    """The unweighted mean over classes of F1; a class never predicted and
-    never present counts as F1 = 0, as in scikit-learn's zero_division=0."""
+    """The unweighted mean of F1 over the classes that occur, as true or
+    predicted labels, as in scikit-learn: a class absent from the data and
+    never predicted has no F1 to count."""
     true_positive = np.diag(matrix).astype("float64")
     predicted = matrix.sum(axis=0)
     actual = matrix.sum(axis=1)
     denominator = predicted + actual
-    f1 = np.divide(
-        2 * true_positive,
-        denominator,
-        out=np.zeros_like(true_positive),
-        where=denominator > 0,
-    )
-    return float(f1.mean())
+    occurring = denominator > 0
+    if not occurring.any():
+        return 0.0
+    return float(np.mean(2 * true_positive[occurring] / denominator[occurring]))
 
 
 def classification_metrics(true_ids, probabilities, labels):

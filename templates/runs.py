@@ -5,12 +5,15 @@ resumed by training again with its id.
 """
 
 import datetime
-import json
+import logging
 import pathlib
 
-from rnnkit.templates.errors import RnnkitError
+from rnnkit.templates.atomic import read_json
+from rnnkit.templates.errors import CorruptError, RnnkitError
+from rnnkit.templates.names import path_component
 
 RUNS = "runs"
+log = logging.getLogger("rnnkit")
 
 
 def new_run_id(config):
@@ -27,6 +30,8 @@ def create(runs_folder, config, run_id=None, prefix=None):
     incomplete one to resume. New ids are a time stamp and the cell type,
     after `prefix` if given."""
     runs_folder = pathlib.Path(runs_folder)
+    if run_id is not None:
+        path_component(run_id, "--run-id")
     if run_id is None:
         stem = (
             new_run_id(config) if prefix is None else f"{prefix}-{new_run_id(config)}"
@@ -52,7 +57,7 @@ def completed(task_dir):
 
 
 def metrics(folder):
-    return json.loads((pathlib.Path(folder) / "metrics.json").read_text())
+    return read_json(pathlib.Path(folder) / "metrics.json", "run's metrics file")
 
 
 # The headline metrics of each task, in the order they are printed.
@@ -82,12 +87,31 @@ def best(task_dir, metric, mode="max"):
         raise RnnkitError(
             f"{task_dir}: no completed runs in {RUNS}/; run `rnnkit train` first"
         )
+    scores, damaged = {}, []
+    for folder in runs:
+        try:
+            scores[folder] = float(metrics(folder)[metric])
+        except (CorruptError, KeyError, TypeError, ValueError) as error:
+            damaged.append(_reason(folder, error, metric))
+    if not scores:
+        raise CorruptError(
+            damaged[0] if len(damaged) == 1 else f"{pathlib.Path(task_dir) / RUNS}:"
+            f" no run has a readable `{metric}`; the first: {damaged[0]}"
+        )
+    for reason in damaged:  # one damaged run must not block the others
+        log.warning("skipped a damaged run: %s", reason)
     pick = max if mode == "max" else min
-    return pick(runs, key=lambda folder: metrics(folder)[metric])
+    return pick(scores, key=scores.get)
+
+
+def _reason(folder, error, metric):
+    if isinstance(error, CorruptError):
+        return str(error)
+    return f"{folder / 'metrics.json'}: no number `{metric}` in it"
 
 
 def find(task_dir, run_id):
-    folder = run_dir(task_dir, run_id)
+    folder = run_dir(task_dir, path_component(run_id, "--run"))
     if not (folder / "metrics.json").is_file():
         known = [p.name for p in completed(task_dir)]
         raise RnnkitError(f"{folder}: no completed run {run_id!r}. Completed: {known}")

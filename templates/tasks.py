@@ -78,19 +78,31 @@ def load_module(path):
     return module
 
 
-def locate(target):
-    """The task for a folder holding `task.py`, or for a built-in name."""
+def find(target):
+    """`(folder, workdir)` of a task folder holding `task.py`, or of a
+    built-in name; its code is not loaded."""
     path = pathlib.Path(target)
     if (path / "task.py").is_file():
-        folder = path.resolve()
-        return Task(load_module(folder / "task.py"), folder, folder)
+        return path.resolve(), path.resolve()
     if str(target) in BUILT_IN:
-        folder = template_folder(str(target))
-        return Task(load_module(folder / "task.py"), folder, path.resolve())
+        return template_folder(str(target)), path.resolve()
     raise RnnkitError(
         f"{target}: neither a task folder (no task.py) nor a built-in task. "
         f"Built-in tasks: {', '.join(BUILT_IN)}"
     )
+
+
+def locate(target):
+    """The task for a folder holding `task.py`, or for a built-in name."""
+    folder, workdir = find(target)
+    return Task(load_module(folder / "task.py"), folder, workdir)
+
+
+def check_settings(target, overrides):
+    """The keys and types of `overrides` against the task's config.toml,
+    without loading its code (or TensorFlow): a mistake answers at once."""
+    folder, _ = find(target)
+    settings.load(folder / "config.toml", overrides, folder / "task.py")
 
 
 def template_folder(kind):

@@ -11,6 +11,7 @@ import dataclasses
 import io
 import logging
 import pathlib
+import sys
 
 from rnnkit.templates.errors import DataError
 
@@ -96,13 +97,10 @@ def _delimiter(path):
     return "\t" if pathlib.Path(path).suffix.lower() in (".tsv", ".tab") else ","
 
 
-# Longer fields are truncated by the vectoriser anyway; this only stops the
-# csv module's own 128 KiB limit from rejecting a long but valid row.
-FIELD_SIZE_LIMIT = 16 * 1024 * 1024
-
-
 def _rows(reader, path):
-    csv.field_size_limit(max(csv.field_size_limit(), FIELD_SIZE_LIMIT))
+    # A field may be as long as the file (the vectoriser truncates it, with
+    # a warning): the csv module's own 128 KiB limit would reject it.
+    csv.field_size_limit(max(csv.field_size_limit(), sys.maxsize))
     try:
         yield from reader
     except csv.Error as error:
@@ -126,8 +124,9 @@ def read_table(path, text_column, label_column, errors="strict"):
     text_at, label_at = header.index(text_column), header.index(label_column)
     texts, labels, skipped = [], [], 0
     for row in _rows(reader, path):
-        if not row:
-            continue  # a blank line between rows
+        if not any(field.strip() for field in row):
+            skipped += 1  # an empty or whitespace-only line
+            continue
         if len(row) != len(header):
             raise DataError(
                 f"{path}, line {reader.line_num}: {len(row)} fields, but the "

@@ -3,7 +3,6 @@ Each works on any task through the hooks of the task contract (see
 `rnnkit.templates.contract`); using an export needs no task code (see
 `rnnkit.templates.inference`)."""
 
-import json
 import pathlib
 import zipfile
 
@@ -17,7 +16,14 @@ from rnnkit.templates import (
     training,
 )
 from rnnkit.templates import config as settings
-from rnnkit.templates.errors import DataError, RnnkitError
+from rnnkit.templates.errors import (
+    ConfigError,
+    CorruptError,
+    DataError,
+    RnnkitError,
+    UsageError,
+)
+from rnnkit.templates.names import path_component
 
 
 def load_keras_model(path, custom_objects=None):
@@ -34,12 +40,14 @@ def load_keras_model(path, custom_objects=None):
     if not path.is_file():
         raise RnnkitError(f"{path}: no such model file")
     if not zipfile.is_zipfile(path):
-        raise DataError(f"{path}: corrupt or not a .keras archive")
+        raise CorruptError(f"{path}: corrupt or not a .keras archive")
     try:
         # safe_mode stays on: no lambdas, ever
         return keras.models.load_model(path, custom_objects=custom_objects)
     except (zipfile.BadZipFile, OSError, KeyError, EOFError) as error:
-        raise DataError(f"{path}: corrupt or not a .keras archive ({error})") from None
+        raise CorruptError(
+            f"{path}: corrupt or not a .keras archive ({error})"
+        ) from None
     except (ValueError, TypeError) as error:
         reason = str(error).strip().splitlines()[0]
         raise DataError(f"{path}: refused to load: {reason}") from None
@@ -70,15 +78,19 @@ def train(
     if data is not None:
         overrides["data"] = str(pathlib.Path(data).resolve())
     config = task.config(overrides)
+    runs_folder = runs_dir or task.workdir / runs.RUNS
+    if run_id is not None:
+        config = resumed_config(task, runs_folder, run_id, config, overrides)
     keras.utils.set_random_seed(config["seed"])
     data = task.module.read_data(config, task.folder)  # errors before any run
-    run = runs.create(runs_dir or task.workdir / runs.RUNS, config, run_id)
-    settings.write(config, run / "config.toml")
+    run = runs.create(runs_folder, config, run_id)
+    if not (run / "config.toml").exists():  # a resumed run keeps its own
+        settings.write(config, run / "config.toml")
     seeded = config
     if training_seed is not None:
         keras.utils.set_random_seed(training_seed)
         seeded = config.updated({"seed": training_seed})
-    model = task.module.build_model(config, data)
+    model = built_model(task, config, data)
     train_ds, validation_ds = task.module.datasets(seeded, data)
     history = training.fit(
         model,
@@ -93,6 +105,48 @@ def train(
     )
     extra = {} if training_seed is None else {"training_seed": training_seed}
     return save_run(task, config, data, model, history, run, extra)
+
+
+def resumed_config(task, runs_folder, run_id, config, overrides):
+    """The settings to train run `run_id` with: its own, if it was started
+    and not finished. Settings given now that differ from the run's are
+    refused, naming each, and leave the run untouched."""
+    saved_file = pathlib.Path(runs_folder) / path_component(run_id, "--run-id")
+    saved_file = saved_file / "config.toml"
+    if not saved_file.is_file():
+        return config  # a new run with this id
+    saved = settings.read_toml(saved_file)
+    changed = sorted(k for k in overrides if saved.get(k) != config[k])
+    if changed:
+        given = ", ".join(f"{k}={config[k]!r}" for k in changed)
+        own = ", ".join(f"{k}={saved.get(k)!r}" for k in changed)
+        raise UsageError(
+            f"{saved_file.parent}: run {run_id!r} was started with {own}, not "
+            f"{given}; resume it with its own settings (leave those out) or "
+            "start a new run with another --run-id"
+        )
+    resumed = settings.Config(saved, saved_file, config.code)
+    task.module.check_config(resumed)
+    return resumed
+
+
+def built_model(task, config, data):
+    """The task's model for `config`; settings Keras cannot build, or that
+    do not fit in memory, are one error naming the config."""
+    import tensorflow as tf
+
+    try:
+        return task.module.build_model(config, data)
+    except (ValueError, TypeError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error) else repr(error)
+        raise ConfigError(
+            f"{config.source}: these settings do not make a model: {reason}"
+        ) from None
+    except (tf.errors.ResourceExhaustedError, MemoryError):
+        raise ConfigError(
+            f"{config.source}: out of memory building the model; lower units, "
+            "layers, embedding_dim or vocabulary_size"
+        ) from None
 
 
 def save_run(task, config, data, model, history, run, extra_metadata=None):
@@ -148,7 +202,7 @@ def run_task(run):
     folder = run.parents[1]
     if (folder / "task.py").is_file():
         return tasks.locate(folder)
-    meta = json.loads((run / "metadata.json").read_text())
+    meta = atomic.read_json(run / "metadata.json", "run's metadata")
     return tasks.locate(meta["task"])
 
 
@@ -162,7 +216,7 @@ def load_run(run, task=None):
         run / "config.toml",
         task.folder / "task.py",
     )
-    meta = json.loads((run / "metadata.json").read_text())
+    meta = atomic.read_json(run / "metadata.json", "run's metadata")
     model = load_keras_model(run / "model.keras", task.custom_objects())
     return task, model, config, meta
 
@@ -186,6 +240,8 @@ def export_run(
         "metrics": runs.metrics(run),
         "run": run.name,
     }
+    if name is not None:
+        path_component(name, "--name")
     serving = task.module.serving(model, meta)
     root = pathlib.Path(out) / (name or task.workdir.name)
     return export.write(serving, meta, root, version, force)

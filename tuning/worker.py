@@ -18,6 +18,7 @@ import logging
 import multiprocessing
 import os
 import pathlib
+import signal
 import threading
 import time
 import traceback
@@ -136,10 +137,13 @@ def _exit_with(parent_pid):
 def serve(connection, target, overrides, parent_pid):
     """The worker's loop: one request in, one record out, until `None`."""
     _exit_with(parent_pid)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Ctrl-C is the search process's to handle; this one ends with it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.getLogger("rnnkit").setLevel(logging.ERROR)  # warned once already
     try:
-        from rnnkit.templates import tasks
+        from rnnkit.templates import quiet_start, tasks
+
+        quiet_start.load_tensorflow()
         from rnnkit.tuning.hypermodel import TaskHyperModel
 
         task = tasks.locate(target)

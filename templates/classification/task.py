@@ -86,9 +86,10 @@ def read_data(config, folder):
             "needs at least two"
         )
     labels.encode(validation.labels, validation.source)  # no label only in validation
-    vectorize.warn_if_truncated(
-        train.texts, config["tokenization"], config["sequence_length"], train.source
-    )
+    for part in (train, validation):
+        vectorize.warn_if_truncated(
+            part.texts, config["tokenization"], config["sequence_length"], part.source
+        )
     return Data(train, validation, labels)
 
 

@@ -64,9 +64,10 @@ def stderr_lines(result):
     return [line for line in result.stderr.splitlines() if not TF_LOG_LINE.match(line)]
 
 
-def one_error_line(result, command):
-    """The single `rnnkit <command>: error: ...` line of a failed command."""
-    assert result.returncode == 2, result.stdout + result.stderr
+def one_error_line(result, command, status=2):
+    """The single `rnnkit <command>: error: ...` line of a failed command,
+    which exited with `status` (2: bad input, 3: the OS, 4: a damaged file)."""
+    assert result.returncode == status, result.stdout + result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     lines = stderr_lines(result)
     assert len(lines) == 1, result.stderr

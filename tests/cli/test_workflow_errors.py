@@ -114,7 +114,7 @@ def test_evaluate_corrupt_model_keras(trained, tmp_path, damage):
     run_dir = task / "runs" / trained.run.name
     damage(run_dir / "model.keras")
     result = run(["evaluate", str(run_dir), "--data", str(trained.data)])
-    line = one_error_line(result, "evaluate")
+    line = one_error_line(result, "evaluate", status=4)  # a damaged file
     assert f"{run_dir / 'model.keras'}: corrupt or not a .keras archive" in line
 
 

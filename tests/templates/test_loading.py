@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from rnnkit import layers as rnnkit_layers
-from rnnkit.templates.errors import DataError
+from rnnkit.templates.errors import CorruptError, DataError
 from rnnkit.templates.workflow import load_keras_model
 
 
@@ -20,7 +20,7 @@ def test_corrupt_archive(tmp_path):
     path = tmp_path / "model.keras"
     path.write_bytes(b"not a zip at all")
     with pytest.raises(
-        DataError, match=r"model.keras: corrupt or not a .keras archive"
+        CorruptError, match=r"model.keras: corrupt or not a .keras archive"
     ):
         load_keras_model(path)
 

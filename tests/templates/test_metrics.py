@@ -23,9 +23,21 @@ def test_confusion_matrix_accuracy_and_macro_f1():
     assert result["examples"] == 6 and result["labels"] == ["a", "b", "c"]
 
 
-def test_class_never_predicted_nor_present_counts_as_zero():
+def test_a_class_never_predicted_nor_present_is_left_out_as_in_scikit_learn():
+    # A label with one example stays in training, so validation never has it.
     result = metrics.classification_metrics([0, 1], one_hot([0, 1], 3), list("abc"))
-    assert result["macro_f1"] == pytest.approx(2 / 3)
+    assert result["macro_f1"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_macro_f1_equals_scikit_learn_s(seed):
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(seed)
+    true, predicted = rng.integers(0, 5, 40), rng.integers(0, 4, 40)
+    result = metrics.classification_metrics(true, one_hot(predicted, 5), list("abcde"))
+    expected = f1_score(true, predicted, average="macro", zero_division=0)
+    assert result["macro_f1"] == pytest.approx(expected)
 
 
 def test_confusion_matrix_png(tmp_path):

@@ -30,9 +30,10 @@ def test_tsv_and_custom_columns(tmp_path):
 
 
 def test_empty_and_whitespace_texts_are_skipped_and_counted(tmp_path):
-    csv = write(tmp_path / "d.csv", 'text,label\n"",a\n"   ",b\nkeep,a\n\n')
+    # An empty text, a blank one, a whitespace-only line and an empty line.
+    csv = write(tmp_path / "d.csv", 'text,label\n"",a\n"   ",b\n   \nkeep,a\n\n')
     data = text_files.read_labelled(csv)
-    assert data.texts == ["keep"] and data.skipped == 2
+    assert data.texts == ["keep"] and data.skipped == 4
 
 
 def test_missing_column_is_named_with_the_found_ones(tmp_path):

@@ -178,7 +178,8 @@ def test_missing_tensorboard_is_found_before_the_search(tmp_path):
     ],
 )
 def test_bad_flags_are_named(tmp_path, capsys, flags, message):
-    assert cli.main(["tune", str(tmp_path), *flags]) == 2
+    folder = tiny_tasks.make("classification", tmp_path)
+    assert cli.main(["tune", str(folder), *flags]) == 2
     assert message in capsys.readouterr().err
 
 

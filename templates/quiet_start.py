@@ -1,0 +1,46 @@
+"""Loading TensorFlow without its start-up chatter.
+
+TensorFlow's start-up lines (absl's "All log messages before
+absl::InitializeLog()", the CUDA probing, the oneDNN notes) are written to
+the process's stderr by C++ before its log level applies, past Python's
+`sys.stderr`. They are hidden by pointing file descriptor 2 elsewhere while
+TensorFlow loads and probes its devices; Python's exceptions still reach
+the caller.
+"""
+
+import contextlib
+import os
+import sys
+
+
+@contextlib.contextmanager
+def quiet_stderr(enabled=True):
+    """File descriptor 2 goes to /dev/null inside the block (Python's
+    exceptions still propagate, and are printed after it)."""
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def load_tensorflow(debug=False):
+    """Imports TensorFlow and Keras and starts the runtime without their
+    start-up lines (which `TF_CPP_MIN_LOG_LEVEL` does not silence: they come
+    before absl's logging is set up)."""
+    # 3 hides TensorFlow's C++ log but fatal errors; its real failures reach
+    # Python as exceptions. (A user's own setting wins.)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if debug else "3")
+    with quiet_stderr(not debug):
+        import keras  # noqa: F401
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # probes for CUDA now, quietly
