@@ -91,12 +91,14 @@ def train_overrides(args):
 
 
 def precheck_train(args):
-    """The settings' keys and types, and the run id, before TensorFlow."""
-    from rnnkit.templates import names, tasks
+    """The settings' keys and types, and a resumed run's, before TensorFlow."""
+    from rnnkit.templates import runs, tasks
 
+    overrides = train_overrides(args)
+    tasks.check_settings(args.target, overrides)
     if args.run_id is not None:
-        names.path_component(args.run_id, "--run-id")
-    tasks.check_settings(args.target, train_overrides(args))
+        _, workdir = tasks.find(args.target)
+        runs.resumed_settings(workdir / runs.RUNS, args.run_id, overrides)
 
 
 def cmd_train(args):
@@ -158,7 +160,18 @@ def _add_export(subparsers):
     parser.add_argument(
         "--force", action="store_true", help="replace an existing version"
     )
-    parser.set_defaults(handler=cmd_export)
+    parser.set_defaults(handler=cmd_export, precheck=precheck_export)
+
+
+def precheck_export(args):
+    from rnnkit.templates import names
+
+    if args.name is not None:
+        names.path_component(args.name, "--name")
+    if args.version is not None and args.version < 1:
+        raise UserError(
+            f"--version must be a positive integer. Received: {args.version}"
+        )
 
 
 def cmd_export(args):

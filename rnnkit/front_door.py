@@ -63,7 +63,10 @@ def run(command, handler, args, debug=False):
         return fail(error.exit_status, str(error))
     except OSError as error:
         return fail(OS_ERROR, os_error_line(error))
-    except Exception as error:  # a bug: the traceback is for the report
+    except Exception as error:
+        if "KeyboardInterrupt" in str(error):  # Ctrl-C inside a TF op, rewrapped
+            return fail(INTERRUPTED, "interrupted (Ctrl-C); " + _resume_hint(command))
+        # A bug: the traceback is for the report.
         traceback.print_exc()
         print(
             f"rnnkit {command}: internal error: {type(error).__name__}: {error}. "

@@ -5,11 +5,13 @@ resumed by training again with its id.
 """
 
 import datetime
+import itertools
 import logging
 import pathlib
 
+from rnnkit.templates import config as settings
 from rnnkit.templates.atomic import read_json
-from rnnkit.templates.errors import CorruptError, RnnkitError
+from rnnkit.templates.errors import CorruptError, RnnkitError, UsageError
 from rnnkit.templates.names import path_component
 
 RUNS = "runs"
@@ -28,25 +30,50 @@ def run_dir(task_dir, run_id):
 def create(runs_folder, config, run_id=None, prefix=None):
     """A new run folder in `runs_folder` (a task's `runs/`), or an existing
     incomplete one to resume. New ids are a time stamp and the cell type,
-    after `prefix` if given."""
+    after `prefix` if given; each is claimed by creating its folder
+    exclusively, so two trainings at once never share a run."""
     runs_folder = pathlib.Path(runs_folder)
-    if run_id is not None:
-        path_component(run_id, "--run-id")
     if run_id is None:
         stem = (
             new_run_id(config) if prefix is None else f"{prefix}-{new_run_id(config)}"
         )
-        run_id, suffix = stem, 1
-        while (runs_folder / run_id).exists():
-            suffix += 1
-            run_id = f"{stem}-{suffix}"
-    folder = runs_folder / run_id
+        runs_folder.mkdir(parents=True, exist_ok=True)
+        for suffix in itertools.count(1):
+            folder = runs_folder / (stem if suffix == 1 else f"{stem}-{suffix}")
+            try:
+                folder.mkdir()
+                return folder
+            except FileExistsError:
+                continue  # taken, by an earlier run or by one starting now
+    folder = runs_folder / path_component(run_id, "--run-id")
     if (folder / "metrics.json").exists():
         raise RnnkitError(
             f"{folder}: run {run_id!r} is already complete; pick a new id"
         )
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def resumed_settings(runs_folder, run_id, overrides):
+    """The settings of the unfinished run `run_id`, to resume it with, or
+    None for a new run id. Settings given now (`overrides`) that differ from
+    the run's own are refused, naming each; the run is left untouched."""
+    file = pathlib.Path(runs_folder) / path_component(run_id, "--run-id")
+    file = file / "config.toml"
+    if not file.is_file():
+        return None
+    saved = settings.read_toml(file)
+    merged = settings.merge(saved, overrides, "--set", file)
+    changed = sorted(k for k in overrides if merged[k] != saved.get(k))
+    if changed:
+        own = ", ".join(f"{k}={saved.get(k)!r}" for k in changed)
+        given = ", ".join(f"{k}={merged[k]!r}" for k in changed)
+        raise UsageError(
+            f"{file.parent}: run {run_id!r} was started with {own}, not {given}; "
+            "resume it with its own settings (leave those out) or start a new "
+            "run with another --run-id"
+        )
+    return saved
 
 
 def completed(task_dir):
@@ -90,12 +117,15 @@ def best(task_dir, metric, mode="max"):
     scores, damaged = {}, []
     for folder in runs:
         try:
+            read_json(folder / "metadata.json", "run's metadata")  # exportable?
             scores[folder] = float(metrics(folder)[metric])
         except (CorruptError, KeyError, TypeError, ValueError) as error:
             damaged.append(_reason(folder, error, metric))
     if not scores:
         raise CorruptError(
-            damaged[0] if len(damaged) == 1 else f"{pathlib.Path(task_dir) / RUNS}:"
+            damaged[0]
+            if len(damaged) == 1
+            else f"{pathlib.Path(task_dir) / RUNS}:"
             f" no run has a readable `{metric}`; the first: {damaged[0]}"
         )
     for reason in damaged:  # one damaged run must not block the others

@@ -54,6 +54,11 @@ def check(config, choices=()):
     """Checks the `[search]` table; `choices` maps extra keys to their values
     (for example `{"attention": ATTENTION}`)."""
     search = config["search"]
+    if not isinstance(search, dict):
+        raise ConfigError(
+            f"`search` must be a table ([search] with the ranges `rnnkit tune` "
+            f"searches). Received: search = {search!r}"
+        )
     if search["tuner"] not in TUNERS:
         _fail("tuner", f"must be one of {TUNERS}", search["tuner"])
     for key in ("max_trials", "epochs", "executions_per_trial"):

@@ -8,8 +8,10 @@ that are skipped (empty or whitespace-only) are counted and reported.
 
 import csv
 import dataclasses
+import errno
 import io
 import logging
+import os
 import pathlib
 import sys
 
@@ -46,6 +48,9 @@ class Texts:
 
 def existing_path(path, what="data"):
     path = pathlib.Path(path)
+    for parent in path.parents:
+        if parent.is_file():  # an OS error, as opening the path would give
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder (the {what} path)")
     return path

@@ -16,13 +16,7 @@ from rnnkit.templates import (
     training,
 )
 from rnnkit.templates import config as settings
-from rnnkit.templates.errors import (
-    ConfigError,
-    CorruptError,
-    DataError,
-    RnnkitError,
-    UsageError,
-)
+from rnnkit.templates.errors import ConfigError, CorruptError, DataError, RnnkitError
 from rnnkit.templates.names import path_component
 
 
@@ -109,23 +103,12 @@ def train(
 
 def resumed_config(task, runs_folder, run_id, config, overrides):
     """The settings to train run `run_id` with: its own, if it was started
-    and not finished. Settings given now that differ from the run's are
-    refused, naming each, and leave the run untouched."""
-    saved_file = pathlib.Path(runs_folder) / path_component(run_id, "--run-id")
-    saved_file = saved_file / "config.toml"
-    if not saved_file.is_file():
-        return config  # a new run with this id
-    saved = settings.read_toml(saved_file)
-    changed = sorted(k for k in overrides if saved.get(k) != config[k])
-    if changed:
-        given = ", ".join(f"{k}={config[k]!r}" for k in changed)
-        own = ", ".join(f"{k}={saved.get(k)!r}" for k in changed)
-        raise UsageError(
-            f"{saved_file.parent}: run {run_id!r} was started with {own}, not "
-            f"{given}; resume it with its own settings (leave those out) or "
-            "start a new run with another --run-id"
-        )
-    resumed = settings.Config(saved, saved_file, config.code)
+    and not finished (see `runs.resumed_settings`), else `config`."""
+    saved = runs.resumed_settings(runs_folder, run_id, overrides)
+    if saved is None:
+        return config
+    file = pathlib.Path(runs_folder) / run_id / "config.toml"
+    resumed = settings.Config(saved, file, config.code)
     task.module.check_config(resumed)
     return resumed
 

@@ -170,6 +170,8 @@ def test_installed_wheel_works_from_an_empty_folder(source, wheel, tmp_path):
         answer = run(rnnkit, question[0], export, *question[1:], cwd=empty)
         # One line per text (an untrained translator may well answer "").
         assert answer.stdout.count("\n") == 1 and "Traceback" not in answer.stderr
-        data = next((empty / kind / held_out).glob("*.t*"))
+        bundled = next((empty / kind / held_out).glob("*.t*"))
+        data = empty / f"held-out{bundled.suffix}"  # its first lines, for speed
+        data.write_text("".join(bundled.read_text().splitlines(True)[:40]))
         run(rnnkit, "evaluate", export, "--data", data, "--json", cwd=empty)
         assert kind in run(rnnkit, "info", export, cwd=empty).stdout

@@ -64,9 +64,8 @@ class CellResult:
 
 def count_params(task, config, data, units):
     keras.utils.set_random_seed(config["seed"])
-    return task.module.build_model(
-        config.updated({"units": units}), data
-    ).count_params()
+    model = workflow.built_model(task, config.updated({"units": units}), data)
+    return model.count_params()
 
 
 def matched_units(task, config, data, cell, target):

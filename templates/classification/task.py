@@ -43,7 +43,9 @@ PRIMARY_METRIC, PRIMARY_MODE = "accuracy", "max"  # picks the best run to export
 def check_config(config):
     settings.require(config, "tokenization", allowed=vectorize.TOKENIZATIONS)
     settings.require(config, "cell", allowed=CELL_TYPES)
-    for key in ("vocabulary_size", "sequence_length", "embedding_dim", "units"):
+    # Padding and [UNK] take two ids: a vocabulary needs a third.
+    settings.require(config, "vocabulary_size", minimum=3)
+    for key in ("sequence_length", "embedding_dim", "units"):
         settings.require(config, key, minimum=1)
     settings.require(config, "layers", minimum=1, maximum=8)
     settings.require(config, "dropout", minimum=0.0, maximum=0.9)

@@ -198,3 +198,37 @@ def test_the_ids_trained_on_are_the_exports_ids(exports, kind):
         np.testing.assert_array_equal(trained, served_ids(path, texts))
     # The tricky characters are tokens the model knows, not [UNK] (id 1).
     assert (served_ids(path, [TRICKY])[0] != 1).any()
+
+
+@pytest.mark.parametrize("kind", tasks.BUILT_IN)
+def test_wrong_dtype_or_rank_is_refused_not_cast(exports, kind):
+    serve = tf.saved_model.load(str(exports[1][kind][4])).signatures["serving_default"]
+    for wrong in (tf.constant([1, 2]), tf.constant([["a", "b"]])):
+        with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError)):
+            serve(**{INPUT[kind]: wrong})
+
+
+@pytest.mark.parametrize("kind", tasks.BUILT_IN)
+def test_padding_does_not_change_an_answer(exports, kind):
+    """A text answered alone, or beside a much longer one (so padded)."""
+    signatures = tf.saved_model.load(str(exports[1][kind][4])).signatures
+    short, long = "a b", " ".join(["a b c d e f"] * 4)
+    if kind == "generation":
+        greedy = dict(max_length=8, temperature=1.0, top_k=1, top_p=1.0, seed=0)
+
+        def answer(texts):
+            options = {k: tf.constant(v) for k, v in greedy.items()}
+            return signatures["generate"](prompt=tf.constant(texts), **options)
+
+    else:
+
+        def answer(texts):
+            return signatures["serving_default"](text=tf.constant(texts))
+
+    alone, padded = answer([short]), answer([short, long])
+    for key, value in alone.items():
+        value, beside = value.numpy()[0], padded[key].numpy()[0]
+        if isinstance(value, bytes):
+            assert value == beside, key
+        else:
+            np.testing.assert_allclose(value, beside, atol=1e-5)

@@ -165,3 +165,13 @@ def test_exploding_loss_stops_with_the_remedy(tmp_path):
         r"learning_rate=0.05\) or turn gradient clipping on",
     ):
         workflow.train(folder, data, overrides, verbose=0)
+
+
+@pytest.mark.parametrize("kind", tasks.BUILT_IN)
+def test_every_template_clips_gradients_by_norm_by_default(kind):
+    from rnnkit.templates.training import optimizer
+
+    config = tasks.locate(kind).config()
+    assert config["clipnorm"] > 0
+    assert optimizer(config).clipnorm == config["clipnorm"]
+    assert optimizer(config.updated({"clipnorm": 0.0})).clipnorm is None
