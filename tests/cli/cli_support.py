@@ -37,13 +37,15 @@ VOCABULARY = {
 LABELS = sorted(VOCABULARY)
 
 
-def run(args, command=MODULE, timeout=300, **kwargs):
+def run(args, command=MODULE, timeout=300, env_overrides=None, **kwargs):
+    """Runs rnnkit; `env_overrides` change its environment (None: unset)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env_overrides or {})}
     return subprocess.run(
         [*command, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        env={k: v for k, v in env.items() if v is not None},
         **kwargs,
     )
 

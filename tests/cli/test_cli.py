@@ -122,3 +122,34 @@ def test_demo_runs_and_reports_parity_and_accuracy():
         assert 0.0 <= float(accuracy) <= 100.0
         assert int(params.replace(",", "")) > 0
     assert "Best here: " in memory
+
+
+def test_a_misspelt_setting_answers_before_importing_tensorflow():
+    script = (
+        "import sys\n"
+        "from rnnkit.cli import main\n"
+        "assert main(['train', 'classification', '--set', 'unitz=3']) == 2\n"
+        "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n"
+    )
+    result = run(["-c", script], command=[sys.executable])
+    assert result.returncode == 0, result.stderr
+    assert "unknown key `unitz`" in result.stderr
+
+
+@pytest.mark.slow
+def test_training_prints_no_tensorflow_noise_and_plain_progress(tmp_path):
+    from cli_support import TINY, examples, write_csv
+
+    data = write_csv(tmp_path / "d.csv", examples())
+    assert run(["new", "classification", str(tmp_path / "t")]).returncode == 0
+    # The environment that cli_support sets quiets nothing by itself: drop it.
+    result = run(
+        ["train", str(tmp_path / "t"), "--data", str(data), *TINY],
+        env_overrides={"TF_CPP_MIN_LOG_LEVEL": None},
+    )
+    assert result.returncode == 0, result.stderr
+    noise = [line for line in result.stderr.splitlines() if TF_LOG_LINE.match(line)]
+    assert noise == [] and "cuInit" not in result.stderr
+    # Into a pipe, Keras's progress is one plain line per epoch.
+    assert "\x1b[" not in result.stdout and "\r" not in result.stdout
+    assert re.search(r"^\d+/\d+ - \d+s - .*loss: ", result.stdout, re.MULTILINE)

@@ -1,5 +1,7 @@
 """The validation split and label ids."""
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -46,3 +48,14 @@ def test_unknown_label_lists_the_known_ones():
 def test_too_few_examples_to_validate():
     with pytest.raises(DataError, match=r"too few examples"):
         split_validation(examples({"a": 1, "b": 1}), 0.2, seed=0)
+
+
+def test_a_label_with_one_example_is_warned_about(caplog):
+    data = LabelledTexts(
+        [f"t{i}" for i in range(9)], ["a"] * 4 + ["b"] * 4 + ["c"], "d.csv"
+    )
+    with caplog.at_level(logging.WARNING, logger="rnnkit"):
+        train, validation = split_validation(data, 0.25, seed=0)
+    assert "c" in train.labels and "c" not in validation.labels
+    assert "d.csv: the label 'c' has a single example" in caplog.text
+    assert "macro-F1 leaves it out" in caplog.text
