@@ -9,11 +9,13 @@ that are skipped (empty or whitespace-only) are counted and reported.
 import csv
 import dataclasses
 import errno
+import gzip
 import io
 import logging
 import os
 import pathlib
 import sys
+import zlib
 
 from rnnkit.templates.errors import DataError
 
@@ -76,11 +78,26 @@ def decode(data, path, errors="strict"):
 
 
 def read_text(path, errors="strict"):
-    """The whole UTF-8 text of one file."""
+    """The whole UTF-8 text of one file; a `.gz` file is decompressed first,
+    so large data can stay compressed on disk (as the translation template's
+    does)."""
     path = existing_path(path)
     if path.is_dir():
         raise DataError(f"{path}: is a folder; expected a text file")
-    return decode(path.read_bytes(), path, errors)
+    data = path.read_bytes()
+    if path.suffix.lower() == ".gz":
+        data = gunzip(data, path)
+    return decode(data, path, errors)
+
+
+def gunzip(data, path):
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as error:  # BadGzipFile is an OSError
+        raise DataError(
+            f"{path}: not a readable gzip file ({error}); re-compress it with "
+            "gzip, or drop the .gz suffix if it is plain text"
+        ) from None
 
 
 def report_skipped(data):
@@ -99,7 +116,11 @@ def require_rows(count, path, skipped=0):
 
 
 def _delimiter(path):
-    return "\t" if pathlib.Path(path).suffix.lower() in (".tsv", ".tab") else ","
+    """Tab for `.tsv` and `.tab` files (also when gzipped), else comma."""
+    suffixes = [suffix.lower() for suffix in pathlib.Path(path).suffixes]
+    if suffixes[-1:] == [".gz"]:
+        suffixes.pop()
+    return "\t" if suffixes[-1:] in ([".tsv"], [".tab"]) else ","
 
 
 def _rows(reader, path):

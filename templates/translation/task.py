@@ -16,6 +16,7 @@ them changes both.
 # Setup ----------------------------------------------------------------------
 
 import dataclasses
+import time
 
 import keras
 import numpy as np
@@ -32,6 +33,7 @@ from rnnkit.templates import (
     seq2seq,
     vectorize,
 )
+from rnnkit.templates.baselines import copy_source_scores
 from rnnkit.templates.seq2seq import END, PAD, START, Translator
 from rnnkit.templates.text_encoder import (
     TOKENIZATIONS,
@@ -143,12 +145,40 @@ def arrays(config, data, pairs):
     return (source, target_in), target_out, (target_out > 0).astype("float32")
 
 
+def _longest(ids):
+    """The most tokens of any row of `ids` (padding comes last), at least 1."""
+    return tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(ids > 0, tf.int32), -1)), 1)
+
+
+def trim(inputs, target_out, weights):
+    """Drops the padding columns that no row of the batch needs."""
+    source, target_in = inputs
+    source_length, target_length = _longest(source), _longest(target_out)
+    return (
+        (source[:, :source_length], target_in[:, :target_length]),
+        target_out[:, :target_length],
+        weights[:, :target_length],
+    )
+
+
 def datasets(config, data):
+    """Batches of pairs of like length, each cut to its longest pair: padded
+    to target_length, a corpus of short and long sentences spends half its
+    time on padding. (The loss and the answers do not depend on padding.)"""
+    batch = config["batch_size"]
+    boundaries = list(range(8, config["target_length"], 4))
+
+    def length(inputs, target_out, weights):
+        return tf.maximum(_longest(inputs[0]), _longest(target_out))
+
     def make(pairs, shuffle):
         ds = tf.data.Dataset.from_tensor_slices(arrays(config, data, pairs))
         if shuffle:
             ds = ds.shuffle(len(pairs), seed=config["seed"])
-        return ds.batch(config["batch_size"]).prefetch(tf.data.AUTOTUNE)
+        ds = ds.bucket_by_sequence_length(
+            length, boundaries, [batch] * (len(boundaries) + 1)
+        )
+        return ds.map(trim).prefetch(tf.data.AUTOTUNE)
 
     return make(data.train, True), make(data.validation, False)
 
@@ -234,6 +264,12 @@ class Seq2Seq(keras.Model):
         self.attention = None
         if attention != "none":
             self.attention = ATTENTION_LAYERS[attention]()
+            # Keras's attention layers compare query and key as they are;
+            # Bahdanau's and Luong's ("general") score them after learned
+            # maps, W_q y_t and W_k h_s, which is what lets the decoder's
+            # states and the encoder's live in spaces of their own.
+            self.query_map = keras.layers.Dense(decoder_units, use_bias=False)
+            self.key_map = keras.layers.Dense(decoder_units, use_bias=False)
         self.dropout = keras.layers.Dropout(dropout)
         self.combine = keras.layers.Dense(decoder_units, activation="tanh")
         self.head = keras.layers.Dense(len(self.target))
@@ -270,7 +306,7 @@ class Seq2Seq(keras.Model):
         weights = keras.ops.zeros((*shape, keras.ops.shape(outputs)[1]))
         if self.attention is not None:
             context, weights = self.attention(
-                [y, outputs],
+                [self.query_map(y), outputs, self.key_map(outputs)],
                 mask=[mask, source_mask],
                 return_attention_scores=True,
                 training=training,
@@ -353,6 +389,14 @@ def validate(model, config, data, meta):
     """BLEU, chrF and more of greedy translations of the validation pairs."""
     api = serving(model, {**meta, "hyperparameters": config})
     return evaluation.evaluate(api.functions(), api.describe(), data.validation, meta)
+
+
+def baselines(config, data):
+    """Copying the source as its own translation: what BLEU and chrF give
+    for free (names, numbers and punctuation that pass through unchanged)."""
+    started = time.perf_counter()
+    scores = copy_source_scores(data.validation.texts, data.validation.labels)
+    return [{**scores, "seconds": time.perf_counter() - started}]
 
 
 def evaluation_report(result, folder):

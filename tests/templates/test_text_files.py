@@ -117,3 +117,32 @@ def test_non_utf8_file_in_a_folder_is_named(tmp_path):
     write(tmp_path / "b" / "bad.txt", b"ok\n\xff\n")
     with pytest.raises(DataError, match=r"bad.txt, line 2: byte 3"):
         text_files.read_labelled(tmp_path)
+
+
+def test_gzipped_files_read_as_their_text(tmp_path):
+    import gzip
+
+    text = "id\tbody\ttopic\n1\tcafé\tx\n2\tc\ty\n"
+    tsv = write(tmp_path / "d.tsv.gz", gzip.compress(text.encode()))
+    data = text_files.read_labelled(tsv, text_column="body", label_column="topic")
+    assert (data.texts, data.labels) == (["café", "c"], ["x", "y"])  # tab-separated
+    plain = write(tmp_path / "d.txt.gz", gzip.compress(b"one\ntwo\n"))
+    assert text_files.read_corpus(plain) == "one\ntwo\n"
+
+
+def test_a_broken_gzip_file_is_named(tmp_path):
+    import gzip
+
+    truncated = gzip.compress(b"text,label\n" + b"words,x\n" * 1000)[:40]
+    for content in (b"text,label\nplain,x\n", truncated):
+        path = write(tmp_path / "d.csv.gz", content)
+        with pytest.raises(DataError, match=re.escape(f"{path}: not a readable gzip")):
+            text_files.read_labelled(path)
+
+
+def test_bytes_in_a_gzipped_file_that_are_not_utf8_are_named(tmp_path):
+    import gzip
+
+    path = write(tmp_path / "d.txt.gz", gzip.compress(b"ok\nbad \xff here\n"))
+    with pytest.raises(DataError, match=re.escape(f"{path}, line 2: byte 7")):
+        text_files.read_corpus(path)

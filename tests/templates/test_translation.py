@@ -210,3 +210,26 @@ def test_other_attention_kinds_and_aligned_files_train(tmp_path, attention):
     path = workflow.export_run(folder, out=tmp_path / "saved_models")
     assert len(inference.predict(path, ["the dog ."])) == 1
     assert json.loads((run / "metrics.json").read_text())["train_pairs"] == 36
+
+
+def test_batches_group_pairs_of_like_length_and_drop_unneeded_padding(tmp_path):
+    task = tasks.locate("translation")
+    config = task.config(
+        {"data": str(reversal_tsv(tmp_path / "r.tsv", count=300)), "batch_size": 16}
+    )
+    data = task.module.read_data(config, task.folder)
+    (source, target_in), target_out, weights = task.module.arrays(
+        config, data, data.train
+    )
+    train, _ = task.module.datasets(config, data)
+    seen = []
+    for (batch_source, batch_in), batch_out, batch_weights in train:
+        batch_source, batch_out = batch_source.numpy(), batch_out.numpy()
+        # Cut to the longest row: no column is padding in every row.
+        assert (batch_source[:, -1] > 0).any() and (batch_out[:, -1] > 0).any()
+        assert batch_in.shape == batch_out.shape == batch_weights.shape
+        np.testing.assert_array_equal(batch_weights.numpy(), batch_out > 0)
+        seen += [tuple(row[row > 0]) for row in batch_out]
+    # Every pair once, none cut short.
+    assert sorted(seen) == sorted(tuple(row[row > 0]) for row in target_out)
+    assert len(seen) == len(data.train)
