@@ -50,6 +50,13 @@ HOOKS = (
     Hook("training_callbacks", ("config",), "list of Keras callbacks", False),
     Hook("evaluation_report", ("result", "folder"), "None; writes pictures", False),
     Hook(
+        "baselines",
+        ("config", "data"),
+        "list of dicts: simple models of the field on the same split, each "
+        "with a name, PRIMARY_METRIC and seconds",
+        False,
+    ),
+    Hook(
         "recurrent_inputs",
         ("model", "texts"),
         "(tokens, vectors): what the first recurrent layer reads",

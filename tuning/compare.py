@@ -189,5 +189,11 @@ def compare(
                 runs=[run.name for run in trained],
             )
         )
-    report.write(folder, results, task.module, match, config["epochs"])
+    baselines = []
+    if hasattr(task.module, "baselines"):  # an optional hook
+        baselines = task.module.baselines(config, data)
+        metric = task.module.PRIMARY_METRIC
+        for baseline in baselines:
+            print_fn(f"baseline {baseline['name']}: {metric} {baseline[metric]:.4f}")
+    report.write(folder, results, task.module, match, config["epochs"], baselines)
     return folder, results

@@ -92,7 +92,43 @@ def rows(results, metric, mode):
     ]
 
 
-def markdown(results, module, match, epochs):
+def baseline_verdict(results, baselines, metric, mode):
+    """Whether the best cell beats the best simple baseline of the field."""
+    pick = max if mode == "max" else min
+    anchor = pick(baselines, key=lambda b: b[metric])
+    best = ranked(results, mode)[0]
+    beaten = best.mean > anchor[metric] if mode == "max" else best.mean < anchor[metric]
+    if beaten:
+        return (
+            f"The best cell, {best.cell} ({best.mean:.4f}), beats the best "
+            f"simple baseline, {anchor['name']} ({anchor[metric]:.4f})."
+        )
+    return (
+        f"No cell beats the best simple baseline, {anchor['name']} "
+        f"({anchor[metric]:.4f}; best cell {best.cell}, {best.mean:.4f}): on "
+        "this data a recurrent network is not yet worth it. Try more data, "
+        "another tokenization, or the search (rnnkit tune)."
+    )
+
+
+def baseline_lines(results, baselines, metric, mode):
+    if not baselines:
+        return []
+    lines = [
+        "",
+        "## The simple baselines",
+        "",
+        baseline_verdict(results, baselines, metric, mode),
+        "",
+        f"| baseline | {metric} | seconds |",
+        "|---|---|---|",
+    ]
+    for b in baselines:
+        lines.append(f"| {b['name']} | {b[metric]:.4f} | {b['seconds']:.1f} |")
+    return lines
+
+
+def markdown(results, module, match, epochs, baselines=()):
     metric, mode = module.PRIMARY_METRIC, module.PRIMARY_MODE
     better = "higher" if mode == "max" else "lower"
     sized = "about the same parameter count" if match == "params" else "the same units"
@@ -121,6 +157,7 @@ def markdown(results, module, match, epochs):
         "`curves.png` (validation curves, band: min to max over seeds) and "
         "`summary.png`.",
     ]
+    lines += baseline_lines(results, baselines, metric, mode)
     return "\n".join(lines) + "\n"
 
 
@@ -164,8 +201,9 @@ def plot_curves(results, monitor, path):
     plt.close(figure)
 
 
-def plot_summary(results, metric, path):
-    """Bars: the metric (with its std), parameters, time per epoch, latency."""
+def plot_summary(results, metric, path, baselines=()):
+    """Bars: the metric (with its std), parameters, time per epoch, latency;
+    the baselines are dashed lines across the metric's panel."""
     plt = _pyplot()
     cells = [r.cell for r in results]
     panels = [
@@ -184,15 +222,28 @@ def plot_summary(results, metric, path):
             color=["C0", "C1", "C2"][: len(cells)],
         )
         ax.set_title(title)
+    for number, baseline in enumerate(baselines):
+        axes[0].axhline(
+            baseline[metric],
+            color="0.3",
+            linestyle=("--", ":", "-.")[number % 3],
+            label=baseline["name"],
+        )
+    if baselines:
+        axes[0].legend(fontsize="x-small", loc="lower left")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
 
-def write(folder, results, module, match, epochs):
-    """`report.md`, `report.csv`, `curves.png` and `summary.png`."""
-    table = rows(results, module.PRIMARY_METRIC, module.PRIMARY_MODE)
+def write(folder, results, module, match, epochs, baselines=()):
+    """`report.md`, `report.csv`, `curves.png` and `summary.png`; the task's
+    simple `baselines` (see its `baselines` hook) join the report and the
+    summary plot."""
+    metric = module.PRIMARY_METRIC
+    table = rows(results, metric, module.PRIMARY_MODE)
     write_csv(folder / "report.csv", table)
-    atomic.write_text(folder / "report.md", markdown(results, module, match, epochs))
+    text = markdown(results, module, match, epochs, baselines)
+    atomic.write_text(folder / "report.md", text)
     plot_curves(results, module.MONITOR, folder / "curves.png")
-    plot_summary(results, module.PRIMARY_METRIC, folder / "summary.png")
+    plot_summary(results, metric, folder / "summary.png", baselines)

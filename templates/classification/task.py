@@ -2,8 +2,9 @@
 says which label it belongs to.
 
 The sequence `u_1 ... u_T` of token embeddings drives the state
-`x_t = f(W_xx x_{t-1} + W_xu u_t + b)`; the final state `x_T` (both final
-states, with a bidirectional encoder) feeds a softmax over the labels.
+`x_t = f(W_xx x_{t-1} + W_xu u_t + b)`. The states are pooled over time (the
+largest and the mean value of each, or only the final state `x_T`), and what
+is pooled feeds a softmax over the labels.
 
 This file is yours to edit: `rnnkit new classification my_task` copies it.
 It reads top to bottom: setup, configuration, data, model (with its search
@@ -29,8 +30,10 @@ from rnnkit.templates import (
     text_files,
     vectorize,
 )
+from rnnkit.templates.baselines import tfidf_linear_svm, tfidf_logistic_regression
 from rnnkit.templates.errors import DataError
 from rnnkit.templates.labels import LabelSet, split_validation
+from rnnkit.templates.pooling import MaxAndMeanPooling
 from rnnkit.templates.training import optimizer
 
 # Configuration --------------------------------------------------------------
@@ -38,17 +41,20 @@ from rnnkit.templates.training import optimizer
 TASK = "classification"
 MONITOR, MONITOR_MODE = "val_accuracy", "max"  # early stopping
 PRIMARY_METRIC, PRIMARY_MODE = "accuracy", "max"  # picks the best run to export
+POOLINGS = ("max_and_mean", "last")
 
 
 def check_config(config):
     settings.require(config, "tokenization", allowed=vectorize.TOKENIZATIONS)
     settings.require(config, "cell", allowed=CELL_TYPES)
+    settings.require(config, "pooling", allowed=POOLINGS)
     # Padding and [UNK] take two ids: a vocabulary needs a third.
     settings.require(config, "vocabulary_size", minimum=3)
     for key in ("sequence_length", "embedding_dim", "units"):
         settings.require(config, key, minimum=1)
     settings.require(config, "layers", minimum=1, maximum=8)
     settings.require(config, "dropout", minimum=0.0, maximum=0.9)
+    settings.require(config, "embedding_dropout", minimum=0.0, maximum=0.9)
     settings.require(config, "validation_split", minimum=0.01, maximum=0.5)
     settings.require(config, "epochs", minimum=1)
     settings.require(config, "batch_size", minimum=1)
@@ -122,17 +128,22 @@ def hyperparameters(hp, config):
 
 
 def recurrent_stack(config, x):
-    """`layers` recurrent layers; all but the last return sequences."""
+    """`layers` recurrent layers, pooled over time: all return sequences, but
+    the last one when only its final state is kept (`pooling = "last"`)."""
     extra = {k: config[k] for k in ("reset_after", "unit_forget_bias") if k in config}
+    pool_last = config["pooling"] == "last"
     for depth in range(config["layers"]):
         last = depth == config["layers"] - 1
         layer = get_layer(
-            config["cell"], config["units"], return_sequences=not last, **extra
+            config["cell"],
+            config["units"],
+            return_sequences=not (last and pool_last),
+            **extra,
         )
         if config["bidirectional"]:
             layer = keras.layers.Bidirectional(layer)
         x = layer(x)
-    return x
+    return x if pool_last else MaxAndMeanPooling()(x)
 
 
 def build_model(config, data):
@@ -148,7 +159,10 @@ def build_model(config, data):
     x = keras.layers.Embedding(
         vectorizer.vocabulary_size(), config["embedding_dim"], mask_zero=True
     )(token_ids)
-    x = recurrent_stack(config, x)  # (batch, units) or (batch, 2 * units)
+    # Drops whole features of the embedding for a text: the rest must carry
+    # the meaning, which keeps a small data set from being memorised.
+    x = keras.layers.SpatialDropout1D(config["embedding_dropout"])(x)
+    x = recurrent_stack(config, x)  # (batch, features)
     x = keras.layers.Dropout(config["dropout"])(x)
     probabilities = keras.layers.Dense(len(data.labels), activation="softmax")(x)
     model = keras.Model(text, probabilities, name="classifier")
@@ -181,6 +195,16 @@ def validate(model, config, data, meta):
     computed through the serving signature."""
     api = serving(model, {**meta, "hyperparameters": config})
     return evaluation.evaluate(api.functions(), api.describe(), data.validation, meta)
+
+
+def baselines(config, data):
+    """The simple models a recurrent classifier must beat, fitted on the
+    same split: TF-IDF with logistic regression, and word-plus-character
+    TF-IDF with a linear SVM (scikit-learn)."""
+    split = (data.train.texts, data.train.labels)
+    split += (data.validation.texts, data.validation.labels)
+    seed = config["seed"]
+    return [tfidf_logistic_regression(*split, seed), tfidf_linear_svm(*split, seed)]
 
 
 def evaluation_report(result, folder):

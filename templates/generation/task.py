@@ -16,6 +16,8 @@ changes both.
 # Setup ----------------------------------------------------------------------
 
 import dataclasses
+import math
+import time
 
 import keras
 import numpy as np
@@ -24,6 +26,7 @@ import tensorflow as tf
 from rnnkit.layers import CELL_TYPES, get_layer
 from rnnkit.templates import config as settings
 from rnnkit.templates import decoding, evaluation, export, search_space, text_files
+from rnnkit.templates.baselines import compression_baselines
 from rnnkit.templates.errors import DataError
 from rnnkit.templates.language_model import BOS, PAD, RESERVED, TextGenerator
 from rnnkit.templates.text_encoder import (
@@ -71,6 +74,7 @@ class Data:
     validation_ids: np.ndarray  # the text after it, or validation_data
     source: str
     prompt: str  # the start of the validation text, for samples
+    texts: tuple = ("", "")  # (train, validation): the tokens joined again
 
 
 def read_tokens(config, folder, key):
@@ -103,6 +107,10 @@ def read_data(config, folder):
         tokenization=config["tokenization"],
         reserved=RESERVED,
     )
+    train_text, validation_text = (
+        encoder.separator.join(t.decode() for t in part.numpy())
+        for part in (train, validation)
+    )
     prompt = encoder.separator.join(t.decode() for t in validation[:20].numpy())
     data = Data(
         encoder,
@@ -110,6 +118,7 @@ def read_data(config, folder):
         encoder.ids(validation).numpy(),
         str(folder / config["data"]),
         prompt[:40],
+        (train_text, validation_text),
     )
     require_window(data.train_ids, config, data.source)
     require_window(data.validation_ids, config, f"{data.source} (validation part)")
@@ -330,6 +339,32 @@ def validate(model, config, data, meta):
         )
     }
     return result
+
+
+def baselines(config, data):
+    """General-purpose compressors given the training text: the bits a
+    compressor spends on the validation text once it has read the training
+    text (`8 * (|C(train + valid)| - |C(train)|)`), per token, and as `loss`
+    in nats per token, the model's own measure. A model that does no better
+    has learnt less from the data than bzip2 does."""
+    started = time.perf_counter()
+    train, validation = data.texts
+    per_char = compression_baselines(train, validation)
+    seconds = (time.perf_counter() - started) / len(per_char)
+    tokens = len(data.validation_ids)
+    results = []
+    for codec, bits in per_char.items():
+        bits_per_token = bits * len(validation) / tokens
+        results.append(
+            {
+                "name": f"{codec}, given the training text",
+                "loss": bits_per_token * math.log(2),
+                "bits_per_token": bits_per_token,
+                "bits_per_char": bits,
+                "seconds": seconds,
+            }
+        )
+    return results
 
 
 def evaluation_report(result, folder):

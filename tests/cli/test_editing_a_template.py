@@ -56,8 +56,8 @@ EDITS = [
     ),
     (
         "task.py",
-        "    x = recurrent_stack(config, x)  # (batch, units) or (batch, 2 * units)\n",
-        "    x = recurrent_stack(config, x)  # (batch, units) or (batch, 2 * units)\n"
+        "    x = recurrent_stack(config, x)  # (batch, features)\n",
+        "    x = recurrent_stack(config, x)  # (batch, features)\n"
         "    x = keras.layers.LayerNormalization()(x)\n",
     ),
     (

@@ -1,5 +1,7 @@
 """The classification template: its data, model, search space and training."""
 
+import logging
+
 import keras
 import keras_tuner
 import numpy as np
@@ -9,6 +11,7 @@ import tensorflow as tf
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.templates import runs, tasks, workflow
 from rnnkit.templates.errors import DataError, TrainingDiverged
+from rnnkit.templates.pooling import MaxAndMeanPooling
 
 TINY = {
     "epochs": 1,
@@ -80,15 +83,19 @@ def test_search_space_defaults_are_the_config(task):
 
 
 @pytest.mark.parametrize(
-    "cell,layers,bidirectional", [("lstm", 2, True), ("rnn", 1, False)]
+    "cell,layers,bidirectional,pooling",
+    [("lstm", 2, True, "max_and_mean"), ("rnn", 1, False, "last")],
 )
-def test_model_is_strings_to_probabilities(task, tmp_path, cell, layers, bidirectional):
+def test_model_is_strings_to_probabilities(
+    task, tmp_path, cell, layers, bidirectional, pooling
+):
     config = task.config(
         {
             **TINY,
             "cell": cell,
             "layers": layers,
             "bidirectional": bidirectional,
+            "pooling": pooling,
             "data": str(separable_csv(tmp_path / "d.csv")),
         }
     )
@@ -101,7 +108,13 @@ def test_model_is_strings_to_probabilities(task, tmp_path, cell, layers, bidirec
         type(r).__name__ == {"lstm": "LSTM", "rnn": "SimpleRNN"}[cell]
         for r in recurrent
     )
-    assert [r.return_sequences for r in recurrent] == [True] * (layers - 1) + [False]
+    # Pooling every state needs them all; "last" reads x_T of the last layer.
+    last_layer_sequences = pooling != "last"
+    assert [r.return_sequences for r in recurrent] == [True] * (layers - 1) + [
+        last_layer_sequences
+    ]
+    pools = [layer for layer in model.layers if isinstance(layer, MaxAndMeanPooling)]
+    assert len(pools) == (pooling == "max_and_mean")
     assert (
         any(isinstance(layer, keras.layers.Bidirectional) for layer in model.layers)
         is bidirectional
@@ -175,3 +188,18 @@ def test_every_template_clips_gradients_by_norm_by_default(kind):
     assert config["clipnorm"] > 0
     assert optimizer(config).clipnorm == config["clipnorm"]
     assert optimizer(config.updated({"clipnorm": 0.0})).clipnorm is None
+
+
+def test_long_validation_texts_are_warned_about_too(task, tmp_path, caplog):
+    rows = [(" ".join(["word"] * 5), "a"), (" ".join(["word"] * 5), "b")] * 6
+    rows += [(" ".join(["long"] * 40), "a")]  # in validation: its own file
+    train = tmp_path / "train.csv"
+    train.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows[:-1]))
+    held = tmp_path / "held.csv"
+    held.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows[-3:]))
+    config = task.config(
+        {"data": str(train), "validation_data": str(held), "sequence_length": 12}
+    )
+    with caplog.at_level(logging.WARNING, logger="rnnkit"):
+        task.module.read_data(config, task.folder)
+    assert "held.csv: 1 of 3 texts are longer than sequence_length=12" in caplog.text

@@ -8,6 +8,7 @@ import pytest
 import tiny_tasks
 
 from rnnkit import cli
+from rnnkit.templates import tasks
 from rnnkit.tuning import report
 from rnnkit.tuning.compare import CellResult, compare
 
@@ -57,6 +58,14 @@ def test_compare_writes_a_report_that_agrees_with_its_runs(tmp_path):
     text = (out / "report.md").read_text()
     assert text.splitlines()[2] == report.verdict(results, "accuracy", "max")
     assert "| rnn | 8 |" in text and "| gru | 8 |" in text
+    # The anchor: the task's simple baselines, fitted on the same split.
+    task = tasks.locate(folder)
+    config = task.config()
+    expected = task.module.baselines(config, task.module.read_data(config, folder))
+    baselines = text.split("## The simple baselines")[1]
+    for baseline in expected:
+        assert f"| {baseline['name']} | {baseline['accuracy']:.4f} |" in baselines
+    assert report.baseline_verdict(results, expected, "accuracy", "max") in baselines
 
     # A second comparison does not silently replace the first.
     assert cli.main(["compare", str(folder), "--cells", "gru", "--seeds", "1"]) == 2
@@ -106,3 +115,35 @@ def test_lower_is_better_for_losses_and_one_seed_is_no_evidence():
 def test_bad_compare_flags_are_named(tmp_path, capsys):
     assert cli.main(["compare", str(tmp_path), "--seeds", "0"]) == 2
     assert "--seeds must be at least 1" in capsys.readouterr().err
+
+
+def test_the_baseline_verdict_says_whether_a_cell_beats_the_anchor():
+    results = [cell("gru", [0.70, 0.72]), cell("lstm", [0.60, 0.62])]
+    anchors = [
+        {"name": "logistic regression", "accuracy": 0.65, "seconds": 1.0},
+        {"name": "linear SVM", "accuracy": 0.75, "seconds": 1.0},
+    ]
+    text = report.baseline_verdict(results, anchors, "accuracy", "max")
+    assert text.startswith("No cell beats the best simple baseline, linear SVM")
+    text = report.baseline_verdict(results, anchors[:1], "accuracy", "max")
+    assert text == (
+        "The best cell, gru (0.7100), beats the best simple baseline, "
+        "logistic regression (0.6500)."
+    )
+    # Lower is better for a loss: bzip2's 1.6 is beaten by 1.5, not by 1.7.
+    losses = [{"name": "bz2", "loss": 1.6, "seconds": 0.1}]
+    beats = report.baseline_verdict([cell("gru", [1.5])], losses, "loss", "min")
+    assert beats.startswith("The best cell, gru (1.5000), beats")
+    loses = report.baseline_verdict([cell("gru", [1.7])], losses, "loss", "min")
+    assert loses.startswith("No cell beats the best simple baseline, bz2")
+
+
+def test_the_summary_plot_draws_the_baselines(tmp_path):
+    results = [cell("gru", [0.70, 0.72]), cell("lstm", [0.60, 0.62])]
+    anchors = [{"name": "logistic regression", "accuracy": 0.65, "seconds": 1.0}]
+    report.plot_summary(results, "accuracy", tmp_path / "with.png", anchors)
+    report.plot_summary(results, "accuracy", tmp_path / "without.png")
+    assert (tmp_path / "with.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "with.png").read_bytes() != (
+        tmp_path / "without.png"
+    ).read_bytes()
