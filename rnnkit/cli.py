@@ -314,10 +314,16 @@ def _add_demo(subparsers):
     )
     parser.add_argument("--dir", help="work here; default: a temporary folder")
     parser.add_argument(
-        "--epochs", type=int, default=None, help="epochs (per trial: the workflow)"
+        "--epochs",
+        type=int,
+        default=None,
+        help="epochs (per trial, for the workflow: 5; translation 3)",
     )
     parser.add_argument(
-        "--max-trials", type=int, default=3, help="the workflow's search budget"
+        "--max-trials",
+        type=int,
+        default=None,
+        help="the workflow's search budget (3 trials; translation 1)",
     )
     parser.add_argument("--timesteps", type=int, default=30, help="layers demo only")
     parser.add_argument("--seed", type=int, default=0, help="layers demo only")
@@ -329,7 +335,7 @@ def precheck_demo(args):
         raise UserError(
             f"--epochs must be at least 1. Received: --epochs {args.epochs}"
         )
-    if args.max_trials < 1:
+    if args.max_trials is not None and args.max_trials < 1:
         raise UserError(
             f"--max-trials must be at least 1. Received: --max-trials {args.max_trials}"
         )

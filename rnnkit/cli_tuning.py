@@ -105,10 +105,12 @@ def cmd_tune(args):
     result = tune(args.target, _overrides(args), args.overwrite)
     if result.best_run is None:  # a worker of a distributed search
         return 0
-    print(
-        f"best {result.objective} {result.best_score:.4f} after {result.trials} "
-        f"trials\nleaderboard: {result.leaderboard}\nbest run: {result.best_run}"
-    )
+    score, trials = result.best_score, result.trials
+    print(f"best {result.objective} {score:.4f} after {trials} trials")
+    if result.by_cell:
+        each = ", ".join(f"{c} {value:.4f}" for c, value in result.by_cell.items())
+        print(f"best of each cell: {each}")
+    print(f"leaderboard: {result.leaderboard}\nbest run: {result.best_run}")
     return 0
 
 

@@ -17,26 +17,36 @@ SAMPLES = {
         "Never eat more than you can lift.",
     ],
     "generation": ["", "LAWYER, n.", "PHILOSOPHY, n."],
-    "translation": ["Where is the station?", "I am very tired.", "That is no news."],
+    "translation": [
+        "The king said to his servants, Go in peace.",
+        "I will give you water and bread.",
+        "Where is your brother?",
+    ],
 }
 # Sampled, not greedy, and seeded so that the demo prints the same each time.
 OPTIONS = {"generation": {"max_length": 160, "temperature": 0.7, "seed": 1}}
 
 
-def run_workflow_demo(kind="classification", folder=None, epochs=None, trials=3):
-    """new -> tune (`trials` trials of up to `epochs` epochs each, default the
-    config's [search] epochs) -> export -> predict."""
+# A quick look, not the best model: (trials, epochs per trial). Three trials
+# are the defaults with each cell type. A translation epoch on the bundled
+# 19,000 pairs takes minutes on two cores, so that demo trains one trial.
+BUDGETS = {"classification": (3, 5), "generation": (3, 5), "translation": (1, 3)}
+
+
+def run_workflow_demo(kind="classification", folder=None, epochs=None, trials=None):
+    """new -> tune (`trials` trials of up to `epochs` epochs each; by default
+    the `BUDGETS` of `kind`) -> export -> predict."""
     from rnnkit.tuning.search import tune
+
+    trials = trials or BUDGETS[kind][0]
+    epochs = epochs or BUDGETS[kind][1]
 
     with tempfile.TemporaryDirectory() as scratch:
         root = pathlib.Path(folder or scratch)
         task_dir = root / kind
         print(f"1. rnnkit new {kind} {task_dir}")
         tasks.copy_template(kind, task_dir, force=True)
-        budget = {
-            "max_trials": trials,
-            **({} if epochs is None else {"epochs": epochs}),
-        }
+        budget = {"max_trials": trials, "epochs": epochs}
         print(f"2. rnnkit tune {task_dir} --max-trials {trials}")
         result = tune(task_dir, {"search": budget}, overwrite=True)
         validation = runs.metrics(result.best_run)

@@ -40,6 +40,33 @@ def rows(tuner, names):
     return table
 
 
+def best_of_each_cell(table):
+    """`{cell: row}`, the best completed trial of each cell type (the rows
+    are best first): the search's answer to "LSTM or GRU?"."""
+    best = {}
+    for row in table:
+        if row["rank"] != "" and row.get("cell") and row["cell"] not in best:
+            best[row["cell"]] = row
+    return best
+
+
+def _best_of_each_cell_lines(table, objective):
+    best = best_of_each_cell(table)
+    if not best:
+        return []
+    lines = [
+        "",
+        "## Best of each cell type",
+        "",
+        f"| cell | trial | {objective} | params |",
+        "|---|---|---|---|",
+    ]
+    for cell, row in best.items():
+        score = f"{row[objective]:.4g}"
+        lines.append(f"| {cell} | {row['trial']} | {score} | {row['params']} |")
+    return lines
+
+
 def markdown(table, objective):
     if not table:
         return "No trials yet.\n"
@@ -55,6 +82,7 @@ def markdown(table, objective):
         "|" + "---|" * len(columns),
     ]
     lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in table]
+    lines += _best_of_each_cell_lines(table, objective)
     failed = [r for r in table if r["error"]]
     if failed:
         lines += ["", "## Failed trials", ""]

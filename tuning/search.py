@@ -36,6 +36,7 @@ class SearchResult:
     objective: str
     best_score: float
     trials: int
+    by_cell: dict = dataclasses.field(default_factory=dict)  # cell: best score
 
 
 def check_tensorboard():
@@ -163,7 +164,8 @@ def tune(target, overrides=None, overwrite=False, print_fn=print):
     names = [
         hp.name for hp in state.declared_space(task, config).space
     ]  # the leaderboard's columns, in declaration order
-    board = leaderboard.write(folder, leaderboard.rows(tuner, names), objective.name)
+    table = leaderboard.rows(tuner, names)
+    board = leaderboard.write(folder, table, objective.name)
     finished = _finished(tuner)
     if failure is not None:
         raise TuningFailed(
@@ -178,8 +180,12 @@ def tune(target, overrides=None, overwrite=False, print_fn=print):
             f"{last_error(finished[-1]) if finished else 'none recorded'}"
         )
     run = save_best(tuner, task, hypermodel, best[0], folder)
+    by_cell = {
+        cell: row[objective.name]
+        for cell, row in leaderboard.best_of_each_cell(table).items()
+    }
     return SearchResult(
-        folder, board, run, objective.name, best[0].score, len(finished)
+        folder, board, run, objective.name, best[0].score, len(finished), by_cell
     )
 
 

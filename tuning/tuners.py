@@ -18,13 +18,14 @@ RECORD = "rnnkit_trial.json"  # in each trial folder: histories, timings, size
 MAX_CONSECUTIVE_FAILURES = 3
 
 
-def default_values(space):
-    """The default of every hyperparameter active under the defaults."""
+def default_values(space, **fixed):
+    """The default of every hyperparameter active under the defaults, with
+    the values in `fixed` (a cell type, say) in place of their defaults."""
     chosen = keras_tuner.HyperParameters()
     for hp in space.space:
         chosen.merge([hp])
         if chosen.is_active(hp):
-            chosen.values[hp.name] = hp.default
+            chosen.values[hp.name] = fixed.get(hp.name, hp.default)
     return {k: v for k, v in chosen.values.items() if chosen.is_active(k)}
 
 
@@ -41,16 +42,29 @@ def best_trials(oracle, count=1):
 
 
 class DefaultsFirst:
-    """An oracle whose first trial is the defaults: the config's own model,
-    so the leaderboard shows what the search gained over plain training."""
+    """An oracle whose first trials are the defaults, once for each cell
+    type, the config's own cell first: the first trial is the model that
+    `rnnkit train` builds, so the leaderboard shows what the search gained
+    over it, and every cell is tried early and on equal terms, so the search
+    answers "LSTM or GRU?" whatever it draws later."""
 
     def populate_space(self, trial_id):
-        if not self.trials:
+        cells = self._cells_in_order()
+        if len(self.trials) < len(cells):
+            fixed = {"cell": cells[len(self.trials)]} if cells else {}
             return {
                 "status": TrialStatus.RUNNING,
-                "values": default_values(self.hyperparameters),
+                "values": default_values(self.hyperparameters, **fixed),
             }
         return super().populate_space(trial_id)
+
+    def _cells_in_order(self):
+        # A space with no cell choice still starts with its defaults.
+        found = [hp for hp in self.hyperparameters.space if hp.name == "cell"]
+        if not found:
+            return [None]
+        default, choices = found[0].default, found[0].values
+        return [default, *(c for c in choices if c != default)]
 
 
 class RandomOracle(DefaultsFirst, RandomSearchOracle):

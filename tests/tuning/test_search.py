@@ -60,9 +60,21 @@ def test_a_search_of_three_trials_ends_in_a_run(tmp_path, kind):
     scores = [float(row[objective]) for row in board]
     assert scores == sorted(scores, reverse=objective == "val_accuracy")
     assert result.best_score == pytest.approx(scores[0])
-    # The first trial is the config's own model.
-    assert trial_values(folder)[0]["units"] == 8
-    assert trial_values(folder)[0]["cell"] == tasks.locate(folder).config()["cell"]
+    # The first trials are the config's own model, once with each cell type,
+    # its own cell first.
+    config = tasks.locate(folder).config()
+    values = trial_values(folder)
+    others = [c for c in ("rnn", "gru", "lstm") if c != config["cell"]]
+    assert [v["cell"] for v in values] == [config["cell"], *others]
+    for trial in values:
+        assert (trial["units"], trial["layers"]) == (8, config["layers"]), trial
+        assert trial["learning_rate"] == config["learning_rate"], trial
+    # The leaderboard answers "LSTM or GRU?" in a table of its own.
+    report = (folder / "tuning" / "leaderboard.md").read_text()
+    by_cell = report.split("## Best of each cell type")[1]
+    assert all(f"| {cell} |" in by_cell for cell in ("rnn", "gru", "lstm"))
+    assert set(result.by_cell) == {"rnn", "gru", "lstm"}
+    assert result.by_cell[board[0]["cell"]] == pytest.approx(scores[0])
 
     run = result.best_run
     assert run.parent == folder / "runs" and run in runs.completed(folder)
@@ -80,8 +92,15 @@ def test_a_search_of_three_trials_ends_in_a_run(tmp_path, kind):
 
 @pytest.mark.slow
 def test_the_best_classification_trial_exports_with_its_score(tmp_path):
+    # No dropout: early stopping keeps the first epoch that classifies every
+    # validation text, and these tiny models must be sure of it by then.
     folder = tiny_tasks.make(
-        "classification", tmp_path, learning_rate=0.01, search={"epochs": 5}
+        "classification",
+        tmp_path,
+        learning_rate=0.01,
+        dropout=0.0,
+        embedding_dropout=0.0,
+        search={"epochs": 5, "dropout": [0.0, 0.0]},
     )
     result = tuning.tune(folder, print_fn=lambda line: None)
     assert result.best_score > 0.9  # the topics share no word
@@ -90,7 +109,8 @@ def test_the_best_classification_trial_exports_with_its_score(tmp_path):
     assert metrics["accuracy"] == pytest.approx(result.best_score, abs=1e-6)
     path = workflow.export_run(folder, out=tmp_path / "saved_models")
     assert inference.info(path)["metrics"]["accuracy"] == metrics["accuracy"]
-    answers = inference.predict(path, ["rocket orbit moon", "oven flour sugar"])
+    texts = ["rocket orbit moon star comet launch", "oven flour sugar salt bake butter"]
+    answers = inference.predict(path, texts)
     assert [a.split()[0] for a in answers] == ["space", "cooking"]
     # TensorBoard HParams logs, one folder per trial.
     events = list((folder / "tuning" / "logs").rglob("events.out.tfevents.*"))
