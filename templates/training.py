@@ -5,8 +5,10 @@ clips gradients by norm, and a loss that becomes NaN or infinite stops
 training with an error that names exploding gradients and the remedies.
 """
 
+import contextlib
 import csv
 import math
+import warnings
 
 import keras
 
@@ -79,19 +81,30 @@ def diverged(config, where):
     )
 
 
+@contextlib.contextmanager
+def datasets_of_unknown_length():
+    """A dataset whose length TensorFlow cannot know in advance (translation's
+    batches of like length) ends each epoch by running out of data, as it
+    should; Keras warns about that every epoch, which is noise here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Your input ran out of data")
+        yield
+
+
 def fit(
     model, train, validation, config, run_dir, monitor, mode, verbose="auto", extra=()
 ):
     """Trains `model`; returns the history of all epochs, resumed ones too."""
     guard = StopOnNonFiniteLoss()
-    model.fit(
-        train,
-        validation_data=validation,
-        epochs=config["epochs"],
-        callbacks=[guard, *callbacks(config, run_dir, monitor, mode), *extra],
-        shuffle=False,  # the datasets shuffle themselves, with the seed
-        verbose=verbose,
-    )
+    with datasets_of_unknown_length():
+        model.fit(
+            train,
+            validation_data=validation,
+            epochs=config["epochs"],
+            callbacks=[guard, *callbacks(config, run_dir, monitor, mode), *extra],
+            shuffle=False,  # the datasets shuffle themselves, with the seed
+            verbose=verbose,
+        )
     if guard.where is not None:
         raise diverged(config, guard.where)
     return read_history(run_dir)

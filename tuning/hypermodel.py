@@ -69,14 +69,15 @@ class TaskHyperModel(keras_tuner.HyperModel):
         kwargs.pop("verbose", None)  # Keras Tuner passes the search's own
         started = time.perf_counter()
         try:
-            history = model.fit(
-                train,
-                validation_data=validation,
-                callbacks=[guard, early_stopping, *callbacks],
-                shuffle=False,  # the datasets shuffle themselves, with the seed
-                verbose=0,
-                **kwargs,
-            )
+            with training.datasets_of_unknown_length():
+                history = model.fit(
+                    train,
+                    validation_data=validation,
+                    callbacks=[guard, early_stopping, *callbacks],
+                    shuffle=False,  # the datasets shuffle themselves, with the seed
+                    verbose=0,
+                    **kwargs,
+                )
         except tf.errors.ResourceExhaustedError:
             raise keras_tuner.errors.FailedTrialError(
                 f"out of memory training a model of {model.count_params():,} "
