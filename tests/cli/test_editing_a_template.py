@@ -116,7 +116,7 @@ def test_a_copy_with_its_own_setting_layer_and_data_tunes_exports_and_serves(
     write_reviews(tmp_path / "test.jsonl", 10, seed=1)
 
     # The smallest sizes of the [search] ranges, for a quick search.
-    small = ["--set", "units=16", "--set", "embedding_dim=16", "--set", "batch_size=16"]
+    small = ["--set", "units=32", "--set", "embedding_dim=32", "--set", "batch_size=16"]
     tuned = rnnkit(
         ["tune", str(task), "--max-trials", "3", "--epochs", "2", "--seed", "1"] + small
     )
