@@ -1,8 +1,9 @@
 """The `rnnkit` command line, in the order of a user's day: new, train, tune,
-compare, evaluate, export, predict, attention, info, diagnose and demo.
+compare, evaluate, export, predict, attention, info, serve, diagnose and demo.
 
 Each command is a `cmd_<name>(args)` function with its parser beside it
-(tune and compare in `cli_tuning`, diagnose in `cli_diagnose`).
+(tune and compare in `cli_tuning`, serve in `cli_serve`, diagnose in
+`cli_diagnose`).
 TensorFlow is imported after the arguments (and, for train, tune and
 compare, the task's config) are checked, so `--help`, `--version` and
 mistakes answer at once, and quietly (see `front_door`). Every expected
@@ -15,7 +16,7 @@ import logging
 import sys
 
 import rnnkit
-from rnnkit import cli_diagnose, cli_tuning, front_door
+from rnnkit import cli_diagnose, cli_serve, cli_tuning, front_door
 from rnnkit.templates import quiet_start
 from rnnkit.templates.errors import UsageError as UserError
 
@@ -380,6 +381,7 @@ def build_parser():
         _add_predict,
         _add_attention,
         _add_info,
+        cli_serve.add_serve,
         cli_diagnose.add_diagnose,
         _add_demo,
     ):

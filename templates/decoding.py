@@ -5,15 +5,19 @@ token costs one step of the cell: nothing is re-encoded. The loop is a
 `tf.while_loop`, so a SavedModel runs it without Python.
 
 Sampling follows the usual recipe: temperature, then top-k, then top-p
-(nucleus), then a draw from the remaining distribution. Draws are stateless
-(`tf.random.stateless_categorical` seeded with `(seed, step)`), so the same
-seed gives the same text on every run and in every process.
+(nucleus), then a draw from the remaining distribution. Draws are stateless,
+seeded with `(seed, step)`, so the same seed gives the same text on every run
+and in every process. A draw is the Gumbel-max trick with one noise vector
+per step shared by every row, so a row's text depends on its own prompt and
+the seed only, never on the other rows of its batch: a served request gets
+the same answer whatever `rnnkit serve` batched it with.
 """
 
 import tensorflow as tf
 
 MAX_LENGTH_CAP = 2048  # longest continuation a request may ask for
 MAX_BEAM_WIDTH = 16  # widest beam search a request may ask for
+TINY = 1e-30  # the smallest uniform draw: its Gumbel noise stays finite
 
 
 def check_options(max_length, temperature, top_k, top_p):
@@ -106,11 +110,23 @@ def next_tokens(logits, temperature, top_k, top_p, seed, step, greedy=False):
     logits = tf.cond(
         tf.less(top_p, 1.0), lambda: crop_top_p(logits, top_p), lambda: logits
     )
-    # sample
-    draw = tf.random.stateless_categorical(
-        logits, 1, seed=tf.stack([seed, step]), dtype=tf.int32
+    return sample(logits, seed, step)
+
+
+def sample(logits, seed, step):
+    """A draw from `softmax(logits)` for each row, by the Gumbel-max trick:
+    `argmax(logits + g)` with `g = -log(-log(u))`, `u` uniform. The noise is
+    one `(vocabulary,)` vector for `(seed, step)`, shared by every row, so a
+    row's draw does not depend on its place in the batch."""
+    uniform = tf.random.stateless_uniform(
+        tf.shape(logits)[-1:],
+        seed=tf.stack([seed, step]),
+        minval=TINY,  # log(0) would make the noise infinite
+        maxval=1.0,
+        dtype=logits.dtype,
     )
-    return draw[:, 0]
+    gumbel = -tf.math.log(-tf.math.log(uniform))
+    return tf.argmax(logits + gumbel, axis=-1, output_type=tf.int32)
 
 
 def decode(step, logits, states, max_length, choose, end_id=-1, pad_id=0, extra=None):

@@ -99,13 +99,17 @@ def _call(signature, inputs, path, options=None):
     try:
         return {k: v.numpy() for k, v in signature(**inputs).items()}
     except tf.errors.InvalidArgumentError as error:
-        # "assertion failed: [<message>] [Condition x > 0 did not hold ...]"
-        found = re.search(
-            r"assertion failed: \[(.*?)\] \[Condition", error.message, re.S
-        )
-        reason = found.group(1).strip() if found else error.message.splitlines()[0]
         received = f". Received: {options}" if options else ""
-        raise RnnkitError(f"{path}: {reason.rstrip('. ')}{received}") from None
+        raise RnnkitError(f"{path}: {graph_check_reason(error)}{received}") from None
+
+
+def graph_check_reason(error):
+    """The message of the failed check inside the graph that raised the
+    `tf.errors.InvalidArgumentError` `error`, without TensorFlow's frame."""
+    # "assertion failed: [<message>] [Condition x > 0 did not hold ...]"
+    found = re.search(r"assertion failed: \[(.*?)\] \[Condition", error.message, re.S)
+    reason = found.group(1).strip() if found else error.message.splitlines()[0]
+    return reason.rstrip(". ")
 
 
 def _plain(value):

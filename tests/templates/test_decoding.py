@@ -52,6 +52,27 @@ def test_same_seed_same_tokens_other_seed_other_tokens():
     assert not np.array_equal(sample(3), sample(4))
 
 
+def test_a_rows_draw_does_not_depend_on_the_other_rows():
+    logits = tf.random.stateless_normal([6, 300], seed=[5, 6])
+    together = decoding.next_tokens(logits, 1.3, 0, 0.95, tf.constant(11), 4)
+    for row in range(6):
+        alone = decoding.next_tokens(logits[row : row + 1], 1.3, 0, 0.95, 11, 4)
+        assert alone.numpy()[0] == together.numpy()[row]
+
+
+def test_draws_follow_the_softmax():
+    probabilities = np.array([0.5, 0.3, 0.15, 0.05])
+    logits = tf.math.log(tf.constant([probabilities], tf.float32))
+    draws = [
+        decoding.sample(logits, tf.constant(seed), tf.constant(step)).numpy()[0]
+        for seed in range(40)
+        for step in range(100)
+    ]
+    frequencies = np.bincount(draws, minlength=4) / len(draws)
+    # 4,000 draws: each frequency's standard error is below 0.008
+    np.testing.assert_allclose(frequencies, probabilities, atol=0.03)
+
+
 def test_top_k_one_is_greedy():
     logits = tf.random.stateless_normal([8, 50], seed=[1, 2])
     greedy = decoding.next_tokens(logits, 1.0, 0, 1.0, 0, 0, greedy=True)
