@@ -113,6 +113,9 @@ class Server(http.server.ThreadingHTTPServer):
     """
 
     daemon_threads = True
+    # The listen backlog: socketserver's default of 5 resets the connections
+    # of a burst of clients that arrive before the accept loop takes them.
+    request_queue_size = 1024
 
     def __init__(self, address, app, max_body):
         self.app = app
