@@ -313,7 +313,9 @@ def _add_demo(subparsers):
         default="classification",
         help="classification (default), generation, translation or layers",
     )
-    parser.add_argument("--dir", help="work here; default: a temporary folder")
+    parser.add_argument(
+        "--dir", help="work here (kept, to serve its export); default: ./rnnkit-demo"
+    )
     parser.add_argument(
         "--epochs",
         type=int,

@@ -8,7 +8,9 @@ each request gets its own rows back.
 
 No thread of its own: the first request of a batch (its leader) waits,
 runs the call and hands out the answers; the others wait for theirs. A
-request of `max_batch_size` examples or more runs alone.
+request of `max_batch_size` examples or more runs alone, and so does a
+leader with no other request in the batcher: with one client at a time,
+waiting for company would only add the timeout to every request.
 """
 
 import threading
@@ -42,11 +44,15 @@ class Batcher:
     Args:
         max_batch_size: The most examples a gathered call holds.
         timeout: Seconds the first request of a batch waits for others.
+        wait_alone: Whether a leader waits even when no other request is
+            in the batcher (False: it runs at once).
     """
 
-    def __init__(self, max_batch_size=32, timeout=0.002):
+    def __init__(self, max_batch_size=32, timeout=0.002, wait_alone=False):
         self.max_batch_size = max_batch_size
         self.timeout = timeout
+        self.wait_alone = wait_alone
+        self._active = 0  # requests inside `call`
         self._lock = threading.Lock()
         self._forming = {}  # key -> the _Batch that requests may still join
         self.calls = 0  # model calls made, for the curious and the tests
@@ -67,7 +73,16 @@ class Batcher:
         if rows >= self.max_batch_size:
             self._count_call()
             return function(inputs)
-        request = _Request(inputs, rows)
+        with self._lock:
+            self._active += 1
+        try:
+            return self._gathered(key, function, _Request(inputs, rows), batched)
+        finally:
+            with self._lock:
+                self._active -= 1
+
+    def _gathered(self, key, function, request, batched):
+        rows = request.rows
         with self._lock:
             batch = self._forming.get(key)
             leader = batch is None or batch.rows + rows > self.max_batch_size
@@ -79,12 +94,14 @@ class Batcher:
             if batch.rows >= self.max_batch_size:
                 del self._forming[key]
                 batch.closed.set()
+            alone = self._active == 1
         if not leader:
             request.done.wait()
             if request.error is not None:
                 raise request.error
             return request.outputs
-        batch.closed.wait(self.timeout)
+        if self.wait_alone or not alone:
+            batch.closed.wait(self.timeout)
         with self._lock:
             if self._forming.get(key) is batch:
                 del self._forming[key]  # no one joins it from now on

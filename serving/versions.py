@@ -173,7 +173,10 @@ class VersionWatcher:
         return self.current
 
     def stop(self):
+        """Stops polling; waits for a version being loaded."""
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
 
     def _fail(self, number, fingerprint, error):
         self.failed[number] = (fingerprint, str(error))

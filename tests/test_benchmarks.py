@@ -61,6 +61,12 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
             ["--trials", "2", "--epochs", "1", "--report", "1", "2"],
             "| after trial | search MiB |",
         ),
+        (
+            "serving.py",
+            ["--clients", "1", "2", "--requests", "8", "--repeats", "1"]
+            + ["--set", "units=8", "--set", "embedding_dim=4"],
+            "| clients | method |",
+        ),
     ],
 )
 def test_benchmark_prints_its_table(script, args, header):

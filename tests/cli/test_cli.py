@@ -1,9 +1,12 @@
 """The `rnnkit` command line, run as a user would run it, in a subprocess."""
 
 import re
+import shlex
+import subprocess
 import sys
 
 import pytest
+import requests
 from cli_support import MODULE, TF_LOG_LINE, console_script, run
 
 import rnnkit
@@ -110,6 +113,21 @@ def test_the_workflow_demo_tunes_exports_and_predicts(tmp_path):
     labels = {"computers", "food", "law", "love", "politics", "science", "sports"}
     answers = [line.rsplit(" -> ", 1)[1].strip("'") for line in lines if " -> " in line]
     assert len(answers) == 3 and set(answers) <= labels
+    # It ends with the serve and curl lines; they work as printed (on a
+    # free port rather than 8501, which may be taken).
+    serve, curl = shlex.split(lines[-3]), shlex.split(lines[-1])
+    assert serve[:2] == ["rnnkit", "serve"] and curl[0] == "curl"
+    assert curl[-1] == "http://localhost:8501/v1/models/classification:predict"
+    server = subprocess.Popen(
+        [*MODULE, *serve[1:], "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        url = re.search(r"at (http://\S+) ", server.stdout.readline()).group(1)
+        response = requests.post(url + ":predict", data=curl[2], timeout=60)
+        assert response.json()["predictions"][0]["label"] == answers[-1]
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
 
 
 @pytest.mark.slow

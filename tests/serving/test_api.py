@@ -139,6 +139,21 @@ def test_seeded_sampling_is_reproducible_over_http(servers):
     assert first[0] == other[0] == 200 and first[1] != other[1]
 
 
+def test_greedy_generation_over_http_is_the_in_process_answer(servers):
+    api, signatures, _ = servers["generation"]
+    inputs = {
+        "prompt": TEXTS,
+        "max_length": 15,
+        "temperature": 1.0,
+        "top_k": 1,
+        "top_p": 1.0,
+        "seed": 3,
+    }
+    status, answer = api.predict({"signature_name": "generate", "inputs": inputs})
+    assert status == 200
+    assert_same(in_process(signatures, "generate", inputs)["text"], answer["outputs"])
+
+
 def test_model_status_has_tf_servings_shape(servers):
     """The shape of TF Serving's documented `curl .../v1/models/<name>`."""
     api, _, _ = servers["classification"]

@@ -109,7 +109,7 @@ def test_concurrent_requests_share_calls_and_only_with_the_same_options(exports)
         other = {**body, "inputs": {**body["inputs"], "seed": 8}}
         bodies[index] = json.dumps(other).encode()
     alone = [local_app(path, None).post(url, body) for body in bodies]
-    batcher = batching.Batcher(max_batch_size=32, timeout=0.5)
+    batcher = batching.Batcher(max_batch_size=32, timeout=0.5, wait_alone=True)
     shared = local_app(path, batcher)
     together = concurrently(lambda body: shared.post(url, body), bodies)
     assert together == alone
@@ -121,7 +121,7 @@ def test_a_full_batch_runs_without_waiting_out_the_timeout(exports):
 
     path = exports["classification"]
     url = f"/v1/models/{path.parent.name}:predict"
-    batcher = batching.Batcher(max_batch_size=4, timeout=30)
+    batcher = batching.Batcher(max_batch_size=4, timeout=30, wait_alone=True)
     shared = local_app(path, batcher)
     body = b'{"instances": ["hello world"]}'
     began = time.monotonic()
@@ -129,3 +129,15 @@ def test_a_full_batch_runs_without_waiting_out_the_timeout(exports):
     assert time.monotonic() - began < 20  # not the 30 s timeout
     assert batcher.calls == 1
     assert len({str(a) for a in answers}) == 1
+
+
+def test_a_lone_request_does_not_wait_for_company(exports):
+    import time
+
+    path = exports["classification"]
+    batcher = batching.Batcher(max_batch_size=4, timeout=30)
+    shared = local_app(path, batcher)
+    began = time.monotonic()
+    url = f"/v1/models/{path.parent.name}:predict"
+    assert shared.post(url, b'{"instances": ["hello world"]}')[0] == 200
+    assert time.monotonic() - began < 20  # not the 30 s timeout
