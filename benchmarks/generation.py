@@ -24,8 +24,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from timing import interleaved_medians  # noqa: E402
+from untrained import untrained_export  # noqa: E402
 
-from rnnkit.templates import export, tasks  # noqa: E402
 from rnnkit.templates.language_model import TextGenerator  # noqa: E402
 
 PROMPTS = ["ABSURDITY, n.", "LAWYER, n.", "The ", "", "LOVE, n.", "A", "Cynic", "WAR"]
@@ -49,17 +49,8 @@ def parse_args(argv=None):
 def exported_model(args, folder):
     from rnnkit.templates import config as settings
 
-    task = tasks.locate("generation")
-    config = task.config(settings.parse_assignments(args.set))
-    data = task.module.read_data(config, task.folder)
-    model = task.module.build_model(config, data)
-    meta = {
-        "task": "generation",
-        **task.module.metadata(config, data, model),
-        "hyperparameters": config,
-    }
-    path = export.write(task.module.serving(model, meta), meta, folder, version=1)
-    return model, meta, path
+    made = untrained_export("generation", settings.parse_assignments(args.set), folder)
+    return made.model, made.meta, made.path
 
 
 def in_graph(path, prompts, tokens):

@@ -37,8 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-from rnnkit.templates import export, tasks  # noqa: E402
+from untrained import untrained_export  # noqa: E402
 
 IN_PROCESS = "in-process SavedModel"
 SERVERS = {  # method: the flags of `rnnkit serve` beyond the defaults
@@ -84,18 +83,11 @@ def exported_model(args, folder):
     its metadata and a few texts of its data."""
     from rnnkit.templates import config as settings
 
-    task = tasks.locate("classification")
-    config = task.config(settings.parse_assignments(args.set))
-    data = task.module.read_data(config, task.folder)
-    model = task.module.build_model(config, data)
-    meta = {
-        "task": "classification",
-        **task.module.metadata(config, data, model),
-        "hyperparameters": config,
-    }
     root = pathlib.Path(folder) / "classification"
-    export.write(task.module.serving(model, meta), meta, root, version=1)
-    return root, meta, list(data.train.texts[:TEXTS])
+    made = untrained_export(
+        "classification", settings.parse_assignments(args.set), root
+    )
+    return root, made.meta, list(made.data.train.texts[:TEXTS])
 
 
 # Clients ------------------------------------------------------------------

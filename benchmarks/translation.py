@@ -26,8 +26,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from timing import interleaved_medians  # noqa: E402
+from untrained import untrained_export  # noqa: E402
 
-from rnnkit.templates import export, tasks  # noqa: E402
 from rnnkit.templates.seq2seq import END, START  # noqa: E402
 
 
@@ -40,17 +40,8 @@ def parse_args(argv=None):
 
 
 def exported_model(folder):
-    task = tasks.locate("translation")
-    config = task.config()
-    data = task.module.read_data(config, task.folder)
-    model = task.module.build_model(config, data)
-    meta = {
-        "task": "translation",
-        **task.module.metadata(config, data, model),
-        "hyperparameters": config,
-    }
-    path = export.write(task.module.serving(model, meta), meta, folder, version=1)
-    return task.module, model, meta, path, data
+    made = untrained_export("translation", {}, folder)
+    return made.module, made.model, made.meta, made.path, made.data
 
 
 def predict_loop(module, model, meta, texts):
