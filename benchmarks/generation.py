@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from timing import interleaved_medians  # noqa: E402
-from untrained import untrained_export  # noqa: E402
+from untrained import add_set_option, set_overrides, untrained_export  # noqa: E402
 
 from rnnkit.templates.language_model import TextGenerator  # noqa: E402
 
@@ -36,20 +36,12 @@ def parse_args(argv=None):
     parser.add_argument("--tokens", type=int, default=256)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a generation config key, e.g. units=512",
-    )
+    add_set_option(parser, "generation", "units=512")
     return parser.parse_args(argv)
 
 
 def exported_model(args, folder):
-    from rnnkit.templates import config as settings
-
-    made = untrained_export("generation", settings.parse_assignments(args.set), folder)
+    made = untrained_export("generation", set_overrides(args), folder)
     return made.model, made.meta, made.path
 
 

@@ -37,7 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from untrained import untrained_export  # noqa: E402
+from untrained import add_set_option, set_overrides, untrained_export  # noqa: E402
 
 IN_PROCESS = "in-process SavedModel"
 SERVERS = {  # method: the flags of `rnnkit serve` beyond the defaults
@@ -62,13 +62,7 @@ def parse_args(argv=None):
         help="timed requests per (clients, method) run, split over the clients",
     )
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a classification config key, e.g. units=128",
-    )
+    add_set_option(parser, "classification", "units=128")
     args = parser.parse_args(argv)
     if min(args.clients) < 1 or args.repeats < 1:
         parser.error("--clients and --repeats must be at least 1")
@@ -81,12 +75,8 @@ def parse_args(argv=None):
 def exported_model(args, folder):
     """The export's versions folder, named as the model's URLs name it, and
     its metadata and a few texts of its data."""
-    from rnnkit.templates import config as settings
-
     root = pathlib.Path(folder) / "classification"
-    made = untrained_export(
-        "classification", settings.parse_assignments(args.set), root
-    )
+    made = untrained_export("classification", set_overrides(args), root)
     return root, made.meta, list(made.data.train.texts[:TEXTS])
 
 

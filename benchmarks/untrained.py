@@ -25,6 +25,24 @@ class Exported:
     path: object
 
 
+def add_set_option(parser, kind, example):
+    """`--set KEY=VALUE` (repeatable): a change to `kind`'s config."""
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override a {kind} config key, e.g. {example}",
+    )
+
+
+def set_overrides(args):
+    """The `--set` assignments as config overrides."""
+    from rnnkit.templates import config
+
+    return config.parse_assignments(args.set)
+
+
 def untrained_export(kind, overrides, folder):
     """Builds `kind`'s model from its config with `overrides` on its bundled
     data, and exports it as version 1 under `folder`."""

@@ -8,5 +8,6 @@ Serving in production:
   newer ones as they appear (TF Serving's file-system source);
 - `rest`: the request and response JSON, model status and metadata;
 - `batching`: gathers concurrent requests into one call of the model;
+- `app`: what each URL answers, apart from HTTP;
 - `server`: the HTTP server (the standard library's threading server).
 """

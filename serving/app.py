@@ -79,21 +79,22 @@ class ServingApp:
             )
         if tail != ":predict":
             raise not_found(f"POST {tail or path} is not an API; :predict is")
-        version = self.watcher.get(number)  # held to the end: a swap waits
+        # This request keeps this version even if a newer one is swapped in.
+        version = self.watcher.get(number)
         request = rest.parse_json(body)
         predict = rest.parse_predict(request, version.signature, self.max_rows)
         outputs = self._call(version, predict)
         return 200, rest.predict_response(outputs, predict.row_format)
 
     def _call(self, version, predict):
+        import tensorflow as tf
+
+        from rnnkit.templates import inference
+
         function = version.signatures[predict.signature_name]
         specs = rest.input_specs(function)
 
         def run(inputs):
-            import tensorflow as tf
-
-            from rnnkit.templates import inference
-
             tensors = {k: tf.constant(v, specs[k].dtype) for k, v in inputs.items()}
             try:
                 outputs = function(**tensors)
@@ -101,7 +102,7 @@ class ServingApp:
                 raise RequestError(inference.graph_check_reason(error)) from None
             return {k: v.numpy() for k, v in outputs.items()}
 
-        if self.batcher is None or not batchable(function):
+        if self.batcher is None or predict.signature_name not in version.batchable:
             return run(predict.inputs)
         batched = {k for k, spec in specs.items() if spec.shape.rank}
         options = tuple(
@@ -111,20 +112,3 @@ class ServingApp:
         )
         key = (version, predict.signature_name, options)
         return self.batcher.call(key, run, predict.inputs, predict.rows, batched)
-
-
-def batchable(function):
-    """Whether requests to `function` can share a call and each get the
-    answer it would get alone: every input is batched or a scalar option,
-    and every output has the batch first and a fixed shape after it. (An
-    output that grows with the longest text of a batch, such as an
-    attention map, would hand a request rows padded to another's length.)"""
-    _, inputs = function.structured_input_signature
-    for spec in inputs.values():
-        if spec.shape.rank is None or (spec.shape.rank and spec.shape[0] is not None):
-            return False
-    for spec in function.structured_outputs.values():
-        shape = spec.shape
-        if not shape.rank or shape[0] is not None or not shape[1:].is_fully_defined():
-            return False
-    return True

@@ -134,3 +134,20 @@ class Batcher:
             request.done.set()
             start = end
         return batch.requests[0].outputs
+
+
+def batchable(function):
+    """Whether requests to `function` can share a call and each get the
+    answer it would get alone: every input is batched or a scalar option,
+    and every output has the batch first and a fixed shape after it. (An
+    output that grows with the longest text of a batch, such as an
+    attention map, would hand a request rows padded to another's length.)"""
+    _, inputs = function.structured_input_signature
+    for spec in inputs.values():
+        if spec.shape.rank is None or (spec.shape.rank and spec.shape[0] is not None):
+            return False
+    for spec in function.structured_outputs.values():
+        shape = spec.shape
+        if not shape.rank or shape[0] is not None or not shape[1:].is_fully_defined():
+            return False
+    return True

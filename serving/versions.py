@@ -15,6 +15,7 @@ import logging
 import pathlib
 import threading
 
+from rnnkit.serving import batching
 from rnnkit.serving.errors import not_found
 from rnnkit.templates import export
 from rnnkit.templates.errors import CorruptError, RnnkitError
@@ -34,6 +35,8 @@ class Version:
         signature_defs: `{name: SignatureDef as TF Serving's JSON}`.
         loaded: The object `tf.saved_model.load` returned, kept alive with
             the variables its signatures use.
+        batchable: The names of the signatures whose requests may share a
+            call (see `batching.batchable`).
     """
 
     number: int
@@ -41,6 +44,7 @@ class Version:
     signatures: dict
     signature_defs: dict
     loaded: object
+    batchable: frozenset
 
     def signature(self, name):
         if name not in self.signatures:
@@ -86,20 +90,13 @@ def signature_defs(path):
 def load(path, number):
     """A `Version` of the SavedModel in `path`; a `CorruptError` naming it
     if it cannot be loaded."""
-    import tensorflow as tf
-
-    try:
-        loaded = tf.saved_model.load(str(path))
-        defs = signature_defs(path)
-    except Exception as error:  # whatever TF raises for a damaged SavedModel
-        reason = (str(error).strip().splitlines() or [""])[0][:200]
-        raise CorruptError(
-            f"{path}: not a loadable SavedModel ({type(error).__name__}"
-            f"{': ' + reason if reason else ''})"
-        ) from None
+    loaded = export.load_saved_model(path)
     if not loaded.signatures:
         raise CorruptError(f"{path}: the SavedModel has no signatures to serve")
-    return Version(number, path, dict(loaded.signatures), defs, loaded)
+    signatures = dict(loaded.signatures)
+    batchable = frozenset(k for k, f in signatures.items() if batching.batchable(f))
+    defs = signature_defs(path)  # the file the load has just parsed
+    return Version(number, path, signatures, defs, loaded, batchable)
 
 
 def _fingerprint(folder):
@@ -230,7 +227,8 @@ class VersionWatcher:
         current = self.current
         rows = [(current.number, "AVAILABLE", "")]
         rows += [(n, "END", "") for n in self.retired if n != current.number]
-        rows += [(n, "END", message) for n, (_, message) in self.failed.items()]
+        failed = list(self.failed.items())  # the poller may change it meanwhile
+        rows += [(n, "END", message) for n, (_, message) in failed]
         if number is not None:
             rows = [row for row in rows if row[0] == number]
             if not rows:

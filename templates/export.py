@@ -331,12 +331,18 @@ def read_metadata(path):
 def load(path):
     """`(signatures, metadata)` of an rnnkit SavedModel, with plain TensorFlow;
     a damaged SavedModel is a `CorruptError` naming it."""
-    import tensorflow as tf
-
     path = resolve(path)
     metadata = read_metadata(path)
+    return load_saved_model(path).signatures, metadata
+
+
+def load_saved_model(path):
+    """`tf.saved_model.load(path)`; a damaged SavedModel is a `CorruptError`
+    naming it."""
+    import tensorflow as tf
+
     try:
-        return tf.saved_model.load(str(path)).signatures, metadata
+        return tf.saved_model.load(str(path))
     except Exception as error:  # whatever TF raises for a damaged SavedModel
         reason = str(error).strip().splitlines()[0][:200] if str(error) else ""
         raise CorruptError(

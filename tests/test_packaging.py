@@ -8,6 +8,7 @@ wheel as `pip install .` would, compare its templates with the sources, then
 install it into a fresh venv and run the CLI from an empty folder.
 """
 
+import json
 import os
 import pathlib
 import shutil
@@ -164,13 +165,15 @@ def test_installed_wheel_works_from_an_empty_folder(source, wheel, tmp_path):
         ("generation", ("generate", "LAWYER, n.", "--max-length", "20"), "data"),
         ("translation", ("translate", "Where is it?", "--beam-width", "2"), "data"),
     ):
+        question = (*question, "--json")  # a generated text may hold line breaks
         run(rnnkit, "train", kind, *small, cwd=empty)
         run(rnnkit, "diagnose", "gates", kind, "The cat", "--out", "g.png", cwd=empty)
         out = run(rnnkit, "export", kind, "--out", "exports", cwd=empty).stdout
         export = out.strip()
         answer = run(rnnkit, question[0], export, *question[1:], cwd=empty)
-        # One line per text (an untrained translator may well answer "").
+        # One JSON line per text (an untrained translator may well answer "").
         assert answer.stdout.count("\n") == 1 and "Traceback" not in answer.stderr
+        assert question[1] in json.loads(answer.stdout).values()
         # The bundled data's first lines (read as rnnkit reads them, gzip or
         # not), for speed.
         bundled = next((empty / kind / held_out).glob("*.t*"))

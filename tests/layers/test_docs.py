@@ -38,9 +38,12 @@ def test_readme_python_example_runs():
     readme = (ROOT / "README.md").read_text()
     # "Editing a template" shows excerpts of a task.py, not programs; its
     # edits are made and run by tests/cli/test_editing_a_template.py.
-    start = readme.index("## Editing a template")
-    end = readme.index("\n## ", start + 1)
-    readme = readme[:start] + readme[end:]
+    # "Serving" is a client of a running server: tests/serving/test_readme.py
+    # runs it against one.
+    for section in ("## Editing a template", "## Serving"):
+        start = readme.index(section)
+        end = readme.index("\n## ", start + 1)
+        readme = readme[:start] + readme[end:]
     blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
     assert blocks
     for block in blocks:

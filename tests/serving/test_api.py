@@ -243,6 +243,9 @@ def test_a_bad_request_gets_its_status_and_one_line(
         ("post", "/v1/models/other:predict", 404, r"model 'other' not found"),
         ("get", "/v1/models/other", 404, r"model 'other' not found"),
         ("get", "/v2/anything", 404, r"no such path"),
+        # a name is compared with the served one, never used as a path
+        ("get", "/v1/models/..%2F..%2Fetc", 404, r"model '..%2F..%2Fetc' not found"),
+        ("get", "/v1/models/../../etc/passwd", 404, r"no such path"),
         ("post", "/v1/models/classification:classify", 400, r"use :predict"),
         ("get", "/v1/models/classification/labels/stable", 404, r"labels"),
         ("get", "/v1/models/classification/versions/x", 400, r"integer"),

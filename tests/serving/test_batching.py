@@ -141,3 +141,15 @@ def test_a_lone_request_does_not_wait_for_company(exports):
     url = f"/v1/models/{path.parent.name}:predict"
     assert shared.post(url, b'{"instances": ["hello world"]}')[0] == 200
     assert time.monotonic() - began < 20  # not the 30 s timeout
+
+
+def test_only_signatures_with_fixed_shape_outputs_are_batched(exports):
+    """An attention map or token list grows with a batch's longest text, so
+    those signatures run each request alone."""
+    batched = {kind: versions.load(path, 1).batchable for kind, path in exports.items()}
+    assert batched == {
+        # a classifier's token ids are padded to its fixed sequence_length
+        "classification": {"serving_default", "tokenize"},
+        "generation": {"serving_default", "generate", "score"},
+        "translation": {"serving_default", "translate"},
+    }
