@@ -63,6 +63,23 @@ def _batched(function, texts, size):
     return {k: np.concatenate([o[k].numpy() for o in outputs]) for k in outputs[0]}
 
 
+def _labelled_batches(examples, size):
+    """`(texts, labels)` lists of at most `size` examples: of `LabelledTexts`,
+    or of a stream of `(text, label)` pairs that is read once."""
+    pairs = (
+        zip(examples.texts, examples.labels) if hasattr(examples, "texts") else examples
+    )
+    texts, labels = [], []
+    for text, label in pairs:
+        texts.append(text)
+        labels.append(label)
+        if len(texts) == size:
+            yield texts, labels
+            texts, labels = [], []
+    if texts:
+        yield texts, labels
+
+
 def language_metrics(loss, tokens, tokenization):
     """Loss (nats per token), perplexity and bits per token (and char)."""
     result = {
@@ -83,23 +100,27 @@ def evaluate(signatures, serving, examples, meta):
     kind, size = serving["evaluation"], BATCH[serving["evaluation"]]
     default = signatures["serving_default"]
     if kind == "labels":
-        labels = meta["labels"]
-        outputs = _batched(
-            lambda t: default(**{serving["input"]: t}), examples.texts, size
-        )
-        LabelSet(labels).encode(examples.labels, examples.source)  # unknown ones?
+        labels, known = meta["labels"], LabelSet(meta["labels"])
         position = {label: i for i, label in enumerate(labels)}  # output order
-        ids = [position[label] for label in examples.labels]
-        return metrics.classification_metrics(ids, outputs["probabilities"], labels)
+        ids, probabilities = [], []
+        for texts, names in _labelled_batches(examples, size):
+            known.encode(names, examples.source)  # unknown ones?
+            ids.extend(position[name] for name in names)
+            outputs = default(**{serving["input"]: tf.constant(texts, tf.string)})
+            probabilities.append(outputs["probabilities"].numpy())
+        probabilities = np.concatenate(probabilities)
+        return metrics.classification_metrics(ids, probabilities, labels)
     if kind == "references":
-        outputs = _batched(
-            lambda t: default(**{serving["input"]: t}), examples.texts, size
-        )
-        hypotheses = [h.decode() for h in outputs[serving["output"]]]
-        result = metrics.translation_metrics(hypotheses, examples.labels)
+        sources, references, hypotheses = [], [], []
+        for texts, labels in _labelled_batches(examples, size):
+            outputs = default(**{serving["input"]: tf.constant(texts, tf.string)})
+            hypotheses += [h.decode() for h in outputs[serving["output"]].numpy()]
+            references += labels
+            sources += texts[: 10 - len(sources)]
+        result = metrics.translation_metrics(hypotheses, references)
         result["samples"] = [
             {"source": s, "reference": r, "translation": h}
-            for s, r, h in list(zip(examples.texts, examples.labels, hypotheses))[:10]
+            for s, r, h in zip(sources, references, hypotheses)
         ]
         return result
     scored = _batched(lambda t: signatures["score"](text=t), examples.texts, size)

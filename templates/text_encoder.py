@@ -95,10 +95,16 @@ class TextEncoder(keras.layers.Layer):
         """An encoder whose vocabulary is the most frequent of `tokens`
         (strings or UTF-8 bytes, as `tokenize` gives them), `size` ids in
         all, reserved ones included; ties go to the token that sorts first."""
+        return cls.from_counts(collections.Counter(tokens), size, **kwargs)
+
+    @classmethod
+    def from_counts(cls, counts, size, **kwargs):
+        """As `adapt`, from `{token: count}` (a streaming count of tokens)."""
         reserved = tuple(kwargs.get("reserved", ("", "[UNK]")))
         counts = {
             (t.decode() if isinstance(t, bytes) else t): n
-            for t, n in collections.Counter(tokens).items()
+            for t, n in counts.items()
+            if n > 0
         }
         ranked = sorted(counts, key=lambda token: (-counts[token], token))
         ranked = [t for t in ranked if t not in reserved]

@@ -69,12 +69,17 @@ def decode(data, path, errors="strict"):
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
         column = error.start - (data.rfind(b"\n", 0, error.start) + 1)
-        raise DataError(
-            f"{path}, line {line}: byte {error.start} (column {column}) is not "
-            f"UTF-8 (0x{data[error.start]:02x}). Re-encode the file as UTF-8, "
-            'or set encoding_errors = "replace" to decode it lossily.'
-        ) from None
+        raise not_utf8(path, line, error.start, column, data[error.start]) from None
     return text[1:] if text.startswith(BOM) else text
+
+
+def not_utf8(path, line, offset, column, byte):
+    """The error for a byte that is not UTF-8, at `offset` in the file."""
+    return DataError(
+        f"{path}, line {line}: byte {offset} (column {column}) is not "
+        f"UTF-8 (0x{byte:02x}). Re-encode the file as UTF-8, "
+        'or set encoding_errors = "replace" to decode it lossily.'
+    )
 
 
 def read_text(path, errors="strict"):
@@ -136,7 +141,24 @@ def _rows(reader, path):
 def read_table(path, text_column, label_column, errors="strict"):
     """A CSV (`,`) or TSV (`.tsv`, tab) file with a header row."""
     text = read_text(path, errors)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(path))
+    lines = io.StringIO(text, newline="")
+    texts, labels, skipped = [], [], 0
+    for _, text, label in table_rows(lines, path, text_column, label_column):
+        if text is None:
+            skipped += 1
+            continue
+        texts.append(text)
+        labels.append(label)
+    require_rows(len(texts), path, skipped)
+    return LabelledTexts(texts, labels, str(path), skipped)
+
+
+def table_rows(lines, path, text_column, label_column):
+    """`(line, text, label)` for each row of the CSV/TSV `lines` (an iterable
+    of decoded lines with their line breaks) read from `path`; `text` is
+    None for a row that is skipped, being empty or whitespace-only. The
+    header and every row are checked, naming the line of a bad one."""
+    reader = csv.reader(lines, delimiter=_delimiter(path))
     header = next(reader, None)
     if header is None:
         raise DataError(f"{path}: the file is empty; expected a header row")
@@ -148,10 +170,9 @@ def read_table(path, text_column, label_column, errors="strict"):
                 f"{', '.join(header)}. Set text_column / label_column."
             )
     text_at, label_at = header.index(text_column), header.index(label_column)
-    texts, labels, skipped = [], [], 0
     for row in _rows(reader, path):
         if not any(field.strip() for field in row):
-            skipped += 1  # an empty or whitespace-only line
+            yield reader.line_num, None, None  # an empty or whitespace-only line
             continue
         if len(row) != len(header):
             raise DataError(
@@ -162,27 +183,15 @@ def read_table(path, text_column, label_column, errors="strict"):
         label = row[label_at].strip()
         if not label:
             raise DataError(f"{path}, line {reader.line_num}: empty `{label_column}`")
-        if not row[text_at].strip():
-            skipped += 1
-            continue
-        texts.append(row[text_at])
-        labels.append(label)
-    require_rows(len(texts), path, skipped)
-    return LabelledTexts(texts, labels, str(path), skipped)
+        text = row[text_at] if row[text_at].strip() else None
+        yield reader.line_num, text, label
 
 
 def read_folder(path, errors="strict"):
     """One subfolder per label holding `.txt` files, one text per file (the
     layout of `keras.utils.text_dataset_from_directory`)."""
-    classes = sorted(p for p in pathlib.Path(path).iterdir() if p.is_dir())
-    if len(classes) < 2:
-        found = [c.name for c in classes]
-        raise DataError(
-            f"{path}: a labelled folder needs one subfolder per label, at "
-            f"least two. Found: {found}"
-        )
     texts, labels, skipped = [], [], 0
-    for folder in classes:
+    for folder in label_folders(path):
         for file in sorted(folder.glob("*.txt")):
             text = read_text(file, errors)
             if not text.strip():
@@ -192,6 +201,18 @@ def read_folder(path, errors="strict"):
             labels.append(folder.name)
     require_rows(len(texts), path, skipped)
     return LabelledTexts(texts, labels, str(path), skipped)
+
+
+def label_folders(path):
+    """The subfolders of a labelled folder, one per label, at least two."""
+    classes = sorted(p for p in pathlib.Path(path).iterdir() if p.is_dir())
+    if len(classes) < 2:
+        found = [c.name for c in classes]
+        raise DataError(
+            f"{path}: a labelled folder needs one subfolder per label, at "
+            f"least two. Found: {found}"
+        )
+    return classes
 
 
 def read_labelled(path, text_column="text", label_column="label", errors="strict"):

@@ -3,6 +3,7 @@
 import logging
 
 import keras
+import tensorflow as tf
 
 from rnnkit.templates.text_encoder import TOKENIZATIONS  # noqa: F401  (re-exported)
 
@@ -10,7 +11,8 @@ log = logging.getLogger("rnnkit")
 
 
 def text_vectorizer(tokenization, vocabulary_size, sequence_length, texts):
-    """A `TextVectorization` layer adapted to `texts`.
+    """A `TextVectorization` layer adapted to `texts`: a list, or a batched
+    `tf.data.Dataset` of strings, whose tokens are counted as they stream.
 
     Word mode lower-cases, strips punctuation and splits on whitespace;
     character mode lower-cases and keeps every character. Outputs are padded
@@ -25,7 +27,8 @@ def text_vectorizer(tokenization, vocabulary_size, sequence_length, texts):
         output_sequence_length=sequence_length,
         name="vectorizer",
     )
-    layer.adapt(list(texts), batch_size=256)
+    streamed = isinstance(texts, tf.data.Dataset)
+    layer.adapt(texts if streamed else list(texts), batch_size=256)
     return layer
 
 
@@ -39,9 +42,9 @@ def warn_if_truncated(texts, tokenization, sequence_length, source):
     return warn_about_long_texts(lengths, sequence_length, source)
 
 
-def warn_about_long_texts(lengths, limit, source, name="sequence_length"):
-    """Logs how many of the texts of `lengths` tokens exceed `limit`;
-    returns that count."""
+def warn_about_long_texts(lengths, limit, source, name="sequence_length", count=None):
+    """Logs how many of the texts of `lengths` tokens exceed `limit`, of
+    `count` texts (by default, `len(lengths)`); returns that count."""
     longer = [n for n in lengths if n > limit]
     if longer:
         log.warning(
@@ -49,7 +52,7 @@ def warn_about_long_texts(lengths, limit, source, name="sequence_length"):
             "and are truncated",
             source,
             len(longer),
-            len(lengths),
+            len(lengths) if count is None else count,
             name,
             limit,
             max(longer),

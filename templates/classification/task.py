@@ -27,6 +27,7 @@ from rnnkit.templates import (
     export,
     metrics,
     search_space,
+    streaming,
     text_files,
     vectorize,
 )
@@ -59,6 +60,8 @@ def check_config(config):
     settings.require(config, "epochs", minimum=1)
     settings.require(config, "batch_size", minimum=1)
     settings.require(config, "encoding_errors", allowed=text_files.ENCODING_ERRORS)
+    settings.require(config, "vocabulary_sample", minimum=0)
+    settings.require(config, "shuffle_buffer", minimum=1)
     search_space.check(config)
 
 
@@ -67,9 +70,10 @@ def check_config(config):
 
 @dataclasses.dataclass
 class Data:
-    train: text_files.LabelledTexts
-    validation: text_files.LabelledTexts
+    train: text_files.LabelledTexts  # a streaming.LabelledStream when streaming
+    validation: text_files.LabelledTexts  # (likewise)
     labels: LabelSet
+    vocabulary_texts: object = None  # what the vocabulary adapts to
 
 
 def read_labelled(config, path):
@@ -80,6 +84,8 @@ def read_labelled(config, path):
 
 def read_data(config, folder):
     """The training and validation texts, checked before any training."""
+    if config["streaming"]:
+        return read_streamed(config, folder)
     examples = read_labelled(config, folder / config["data"])
     if config["validation_data"]:
         train = examples
@@ -87,6 +93,16 @@ def read_data(config, folder):
     else:
         seed = config["seed"]
         train, validation = split_validation(examples, config["validation_split"], seed)
+    labels = check_labels(train, validation)
+    for part in (train, validation):
+        vectorize.warn_if_truncated(
+            part.texts, config["tokenization"], config["sequence_length"], part.source
+        )
+    return Data(train, validation, labels, train.texts)
+
+
+def check_labels(train, validation):
+    """The labels of `train`: at least two, and every validation label."""
     labels = LabelSet(train.labels)
     if len(labels) < 2:
         raise DataError(
@@ -94,11 +110,45 @@ def read_data(config, folder):
             "needs at least two"
         )
     labels.encode(validation.labels, validation.source)  # no label only in validation
-    for part in (train, validation):
-        vectorize.warn_if_truncated(
-            part.texts, config["tokenization"], config["sequence_length"], part.source
+    return labels
+
+
+def read_streamed(config, folder):
+    """`streaming = true`: the examples stay on disk. One checking pass
+    reads every row (see `rnnkit.templates.streaming`); validation is
+    `validation_data`, or the rows whose text hashes into the held-out
+    `validation_split` (not stratified by label)."""
+    columns = (config["text_column"], config["label_column"])
+    errors = config["encoding_errors"]
+    train = streaming.LabelledStream(folder / config["data"], columns, errors)
+    if config["validation_data"]:
+        path = folder / config["validation_data"]
+        validation = streaming.LabelledStream(path, columns, errors)
+    else:
+        train, validation = train.split(config["validation_split"], config["seed"])
+    sample = streaming.Reservoir(config["vocabulary_sample"], config["seed"])
+    lengths = {train: [], validation: []}  # only of texts that will be truncated
+
+    def visit(part, text, label):
+        if part is train and sample.size:
+            sample.add(text)
+        length = vectorize.token_count(text, config["tokenization"])
+        if length > config["sequence_length"]:
+            lengths[part].append(length)
+
+    streaming.scan([train, validation], visit)
+    text_files.require_rows(train.count, train.source, train.skipped)
+    if not validation.count:
+        raise DataError(
+            f"{train.source}: too few examples to hold any out for validation"
         )
-    return Data(train, validation, labels)
+    for part in (train, validation):
+        vectorize.warn_about_long_texts(
+            lengths[part], config["sequence_length"], part.source, count=part.count
+        )
+    labels = check_labels(train, validation)
+    vocabulary = sample.items if sample.size else streaming.texts_dataset(train)
+    return Data(train, validation, labels, vocabulary)
 
 
 def dataset(config, texts, label_ids, shuffle=False):
@@ -109,6 +159,17 @@ def dataset(config, texts, label_ids, shuffle=False):
 
 
 def datasets(config, data):
+    if config["streaming"]:
+        ids = {label: i for i, label in enumerate(data.labels.labels)}
+        batch, buffer, seed = (
+            config["batch_size"],
+            config["shuffle_buffer"],
+            config["seed"],
+        )
+        return (
+            streaming.labelled_dataset(data.train, ids, batch, buffer, seed),
+            streaming.labelled_dataset(data.validation, ids, batch),
+        )
     train_ids = data.labels.encode(data.train.labels, data.train.source)
     val_ids = data.labels.encode(data.validation.labels, data.validation.source)
     return (
@@ -152,7 +213,7 @@ def build_model(config, data):
         config["tokenization"],
         config["vocabulary_size"],
         config["sequence_length"],
-        data.train.texts,
+        data.vocabulary_texts,
     )
     text = keras.Input(shape=(), dtype="string", name="text")
     token_ids = vectorizer(text)  # (batch, sequence_length), 0 = padding
@@ -200,7 +261,10 @@ def validate(model, config, data, meta):
 def baselines(config, data):
     """The simple models a recurrent classifier must beat, fitted on the
     same split: TF-IDF with logistic regression, and word-plus-character
-    TF-IDF with a linear SVM (scikit-learn)."""
+    TF-IDF with a linear SVM (scikit-learn). They need the texts in memory:
+    none when streaming."""
+    if config["streaming"]:
+        return []
     split = (data.train.texts, data.train.labels)
     split += (data.validation.texts, data.validation.labels)
     seed = config["seed"]

@@ -25,7 +25,14 @@ import tensorflow as tf
 
 from rnnkit.layers import CELL_TYPES, get_layer
 from rnnkit.templates import config as settings
-from rnnkit.templates import decoding, evaluation, export, search_space, text_files
+from rnnkit.templates import (
+    decoding,
+    evaluation,
+    export,
+    search_space,
+    streaming,
+    text_files,
+)
 from rnnkit.templates.baselines import compression_baselines
 from rnnkit.templates.errors import DataError
 from rnnkit.templates.language_model import BOS, PAD, RESERVED, TextGenerator
@@ -61,6 +68,7 @@ def check_config(config):
         config, "sample_length", minimum=1, maximum=decoding.MAX_LENGTH_CAP
     )
     settings.require(config, "sample_temperature", minimum=1e-3)
+    settings.require(config, "shuffle_buffer", minimum=1)
     search_space.check(config)
 
 
@@ -70,8 +78,8 @@ def check_config(config):
 @dataclasses.dataclass
 class Data:
     encoder: TextEncoder  # the tokens and their ids, shared with serving
-    train_ids: np.ndarray  # the training text as token ids
-    validation_ids: np.ndarray  # the text after it, or validation_data
+    train_ids: np.ndarray  # the training text as token ids (streaming: a CorpusPart)
+    validation_ids: np.ndarray  # the text after it, or validation_data (likewise)
     source: str
     prompt: str  # the start of the validation text, for samples
     texts: tuple = ("", "")  # (train, validation): the tokens joined again
@@ -95,6 +103,8 @@ def require_window(ids, config, source):
 def read_data(config, folder):
     """Token ids; validation is the end of the text, so none of it leaks into
     training windows."""
+    if config["streaming"]:
+        return read_streamed(config, folder)
     tokens = read_tokens(config, folder, "data")
     if config["validation_data"]:
         train, validation = tokens, read_tokens(config, folder, "validation_data")
@@ -120,6 +130,41 @@ def read_data(config, folder):
         prompt[:40],
         (train_text, validation_text),
     )
+    require_window(data.train_ids, config, data.source)
+    require_window(data.validation_ids, config, f"{data.source} (validation part)")
+    return data
+
+
+def read_streamed(config, folder):
+    """`streaming = true`: the text stays on disk. A checking pass counts its
+    tokens (see `rnnkit.templates.streaming`); validation is the end of the
+    text, split at the same token as in memory."""
+    streaming.require_streamable(config)
+    corpus = streaming.Corpus(
+        folder / config["data"], config["encoding_errors"], config["tokenization"]
+    )
+    counts = corpus.count()
+    if config["validation_data"]:
+        held_out = streaming.Corpus(
+            folder / config["validation_data"],
+            config["encoding_errors"],
+            config["tokenization"],
+        )
+        held_out.count()
+        train, validation = corpus.part(0, len(corpus)), held_out.part(0, len(held_out))
+    else:
+        cut = round(len(corpus) * (1 - config["validation_split"]))
+        train, validation = corpus.part(0, cut), corpus.part(cut, len(corpus))
+        counts -= validation.counts()  # the vocabulary is the training part's
+    encoder = TextEncoder.from_counts(
+        counts,
+        config["vocabulary_size"],
+        tokenization=config["tokenization"],
+        reserved=RESERVED,
+    )
+    source = str(folder / config["data"])
+    prompt = encoder.separator.join(validation.first_tokens(20))[:40]
+    data = Data(encoder, train, validation, source, prompt, texts=None)
     require_window(data.train_ids, config, data.source)
     require_window(data.validation_ids, config, f"{data.source} (validation part)")
     return data
@@ -154,6 +199,8 @@ def streams(ids, batch_size, length):
 
 def datasets(config, data):
     length, batch = config["sequence_length"], config["batch_size"]
+    if config["streaming"]:
+        return streamed_datasets(config, data)
 
     def make(ids, shuffle):
         if config["stateful"]:
@@ -168,6 +215,24 @@ def datasets(config, data):
         return ds.batch(batch).prefetch(tf.data.AUTOTUNE)
 
     return make(data.train_ids, shuffle=True), make(data.validation_ids, shuffle=False)
+
+
+def streamed_datasets(config, data):
+    """`datasets` when streaming: the same windows, read from disk; a buffer
+    of `shuffle_buffer` windows shuffles the training ones."""
+    length, batch = config["sequence_length"], config["batch_size"]
+    train, validation = data.train_ids, data.validation_ids
+    train = streaming.windows(
+        train.token_ids(data.encoder), len(train), length, config["stride"]
+    )
+    train = train.shuffle(config["shuffle_buffer"], seed=config["seed"])
+    validation = streaming.windows(
+        validation.token_ids(data.encoder), len(validation), length, length
+    )
+    return (
+        train.batch(batch).prefetch(tf.data.AUTOTUNE),
+        validation.batch(batch).prefetch(tf.data.AUTOTUNE),
+    )
 
 
 def data_summary(data):
@@ -346,7 +411,10 @@ def baselines(config, data):
     compressor spends on the validation text once it has read the training
     text (`8 * (|C(train + valid)| - |C(train)|)`), per token, and as `loss`
     in nats per token, the model's own measure. A model that does no better
-    has learnt less from the data than bzip2 does."""
+    has learnt less from the data than bzip2 does. They need the text in
+    memory: none when streaming."""
+    if config["streaming"]:
+        return []
     started = time.perf_counter()
     train, validation = data.texts
     per_char = compression_baselines(train, validation)

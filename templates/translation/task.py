@@ -15,6 +15,7 @@ them changes both.
 
 # Setup ----------------------------------------------------------------------
 
+import collections
 import dataclasses
 import time
 
@@ -31,9 +32,12 @@ from rnnkit.templates import (
     parallel_text,
     search_space,
     seq2seq,
+    streaming,
+    text_files,
     vectorize,
 )
 from rnnkit.templates.baselines import copy_source_scores
+from rnnkit.templates.errors import DataError
 from rnnkit.templates.seq2seq import END, PAD, START, Translator
 from rnnkit.templates.text_encoder import (
     TOKENIZATIONS,
@@ -64,6 +68,7 @@ def check_config(config):
     settings.require(config, "dropout", minimum=0.0, maximum=0.9)
     settings.require(config, "validation_split", minimum=0.01, maximum=0.5)
     settings.require(config, "beam_width", minimum=1, maximum=seq2seq.MAX_BEAM_WIDTH)
+    settings.require(config, "shuffle_buffer", minimum=1)
     search_space.check(config, {"attention": seq2seq.ATTENTION})
 
 
@@ -94,6 +99,8 @@ def read_examples(config, path):
 
 
 def read_data(config, folder):
+    if config["streaming"]:
+        return read_streamed(config, folder)
     target_path = folder / config["target_data"] if config["target_data"] else None
     pairs = parallel_text.read_pairs(
         folder / config["data"], target_path, config["encoding_errors"]
@@ -127,6 +134,64 @@ def read_data(config, folder):
     return Data(train, validation, encoders["source"], encoders["target"])
 
 
+def read_streamed(config, folder):
+    """`streaming = true`: the pairs stay on disk. One checking pass reads
+    every line and counts each side's tokens (see
+    `rnnkit.templates.streaming`); validation is `validation_data`, or the
+    pairs whose source text hashes into the held-out `validation_split`."""
+    errors = config["encoding_errors"]
+    target = folder / config["target_data"] if config["target_data"] else None
+    train = streaming.PairStream(folder / config["data"], target, errors)
+    if config["validation_data"]:
+        validation = streaming.PairStream(
+            folder / config["validation_data"], None, errors
+        )
+    else:
+        train, validation = train.split(config["validation_split"], config["seed"])
+    sides = ("source", "target")
+    counts = {side: collections.Counter() for side in sides}
+    long = {side: [] for side in sides}  # lengths of the pairs to be cut
+
+    def count(batch):
+        for side, texts in zip(sides, zip(*batch)):
+            tokens = tokens_of(texts, **text_options(config, side))
+            counts[side].update(t for row in tokens for t in row)
+            limit = config[f"{side}_length"]
+            long[side] += [len(row) for row in tokens if len(row) > limit]
+
+    pending = []
+
+    def visit(part, source, target):
+        if part is train:
+            pending.append((source, target))
+            if len(pending) == 1024:  # the tokeniser works on batches
+                count(pending)
+                pending.clear()
+
+    streaming.scan([train, validation], visit)
+    if pending:
+        count(pending)
+    text_files.require_rows(train.count, train.source, train.skipped)
+    if not validation.count:
+        raise DataError(f"{train.source}: too few pairs to hold any out for validation")
+    encoders = {}
+    for side, reserved in zip(
+        sides, (seq2seq.SOURCE_RESERVED, seq2seq.TARGET_RESERVED)
+    ):
+        limit = f"{side}_length"
+        source = f"{train.source} ({side})"
+        vectorize.warn_about_long_texts(
+            long[side], config[limit], source, limit, count=train.count
+        )
+        encoders[side] = TextEncoder.from_counts(
+            counts[side],
+            config[f"{side}_vocabulary_size"],
+            reserved=reserved,
+            **text_options(config, side),
+        )
+    return Data(train, validation, encoders["source"], encoders["target"])
+
+
 def arrays(config, data, pairs):
     """Padded ids: the source, the decoder's input (START + target) and its
     output (target + END), with weights that mask the padding out."""
@@ -143,6 +208,24 @@ def arrays(config, data, pairs):
     target_in = pad([[START, *t] for t in targets], length)
     target_out = pad([[*t, END] for t in targets], length)
     return (source, target_in), target_out, (target_out > 0).astype("float32")
+
+
+def encoded(config, data, sources, targets):
+    """`arrays` in the graph, for a batch of string tensors: what a
+    streaming pipeline feeds the model."""
+    length = config["target_length"]
+    source = data.source(sources)[:, : config["source_length"]]
+    target = data.target(targets)[:, : length - 1]
+    rows = tf.shape(sources)[:1]
+    start = tf.fill(tf.concat([rows, [1]], 0), START)
+    end = tf.fill(tf.concat([rows, [1]], 0), END)
+    target_in = tf.concat([start, target], 1)
+    target_out = tf.concat([target, end], 1)
+    source = source.to_tensor(0, shape=[None, config["source_length"]])
+    target_in = target_in.to_tensor(0, shape=[None, length])
+    target_out = target_out.to_tensor(0, shape=[None, length])
+    weights = tf.cast(target_out > 0, tf.float32)
+    return (source, target_in), target_out, weights
 
 
 def _longest(ids):
@@ -172,15 +255,34 @@ def datasets(config, data):
         return tf.maximum(_longest(inputs[0]), _longest(target_out))
 
     def make(pairs, shuffle):
-        ds = tf.data.Dataset.from_tensor_slices(arrays(config, data, pairs))
+        if config["streaming"]:
+            ds = streamed_arrays(config, data, pairs)
+        else:
+            ds = tf.data.Dataset.from_tensor_slices(arrays(config, data, pairs))
         if shuffle:
-            ds = ds.shuffle(len(pairs), seed=config["seed"])
+            size = config["shuffle_buffer"] if config["streaming"] else len(pairs)
+            ds = ds.shuffle(size, seed=config["seed"])
         ds = ds.bucket_by_sequence_length(
             length, boundaries, [batch] * (len(boundaries) + 1)
         )
         return ds.map(trim).prefetch(tf.data.AUTOTUNE)
 
     return make(data.train, True), make(data.validation, False)
+
+
+def streamed_arrays(config, data, pairs):
+    """The examples of `arrays`, one at a time, from pairs read from disk."""
+    texts = tf.TensorSpec((None,), tf.string)
+
+    def blocks():  # whole blocks: one pair at a time, Python is the bottleneck
+        for block in streaming.batches(pairs, streaming.READ_BLOCK):
+            sources, targets = zip(*block)
+            yield list(sources), list(targets)
+
+    ds = tf.data.Dataset.from_generator(
+        lambda: streaming.checked(blocks()), output_signature=(texts, texts)
+    )
+    return ds.map(lambda s, t: encoded(config, data, s, t)).unbatch()
 
 
 def data_summary(data):
@@ -393,7 +495,10 @@ def validate(model, config, data, meta):
 
 def baselines(config, data):
     """Copying the source as its own translation: what BLEU and chrF give
-    for free (names, numbers and punctuation that pass through unchanged)."""
+    for free (names, numbers and punctuation that pass through unchanged).
+    None when streaming: it needs the validation pairs in memory."""
+    if config["streaming"]:
+        return []  # the validation pairs are not in memory
     started = time.perf_counter()
     scores = copy_source_scores(data.validation.texts, data.validation.labels)
     return [{**scores, "seconds": time.perf_counter() - started}]
