@@ -44,7 +44,9 @@ def _digest(path):
     )
     for file in files:
         sha.update(str(file.relative_to(path) if path.is_dir() else "").encode())
-        sha.update(file.read_bytes())
+        with open(file, "rb") as stream:  # in pieces: data may exceed memory
+            while piece := stream.read(1 << 20):
+                sha.update(piece)
     return sha.hexdigest()
 
 
