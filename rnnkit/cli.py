@@ -13,6 +13,7 @@ failure prints one line and exits with its own status (`front_door`).
 import argparse
 import json
 import logging
+import os
 import sys
 
 import rnnkit
@@ -78,6 +79,13 @@ def _add_train(subparsers):
         "--run-id",
         help="name the run, or resume an unfinished one (with its own settings)",
     )
+    parser.add_argument(
+        "--strategy",
+        default="default",
+        help="default (one device); mirrored (every local GPU); multi-worker (one "
+        "process per machine, cluster from TF_CONFIG, worker 0 writes the run; "
+        "needs --run-id, and the same command on every worker resumes it)",
+    )
     parser.set_defaults(handler=cmd_train, precheck=precheck_train)
 
 
@@ -92,9 +100,11 @@ def train_overrides(args):
 
 
 def precheck_train(args):
-    """The settings' keys and types, and a resumed run's, before TensorFlow."""
-    from rnnkit.templates import runs, tasks
+    """The settings' keys and types, a resumed run's, and the strategy's
+    arguments (TF_CONFIG), before TensorFlow."""
+    from rnnkit.templates import distribute, runs, tasks
 
+    distribute.check(args.strategy, args.run_id, os.environ)
     overrides = train_overrides(args)
     tasks.check_settings(args.target, overrides)
     if args.run_id is not None:
@@ -103,13 +113,23 @@ def precheck_train(args):
 
 
 def cmd_train(args):
-    from rnnkit.templates import runs, workflow
+    from rnnkit.templates import distribute, runs, workflow
 
+    # First: a multi-worker strategy must exist before TensorFlow runs anything.
+    placement = distribute.start(args.strategy)
     # Plain progress lines, without a bar's control codes, into a file or pipe.
     verbose = "auto" if sys.stdout.isatty() else 2
     run = workflow.train(
-        args.target, args.data, train_overrides(args), args.run_id, verbose
+        args.target,
+        args.data,
+        train_overrides(args),
+        args.run_id,
+        verbose,
+        placement=placement,
     )
+    if not placement.is_chief:
+        print(f"{placement.describe()} done; the chief (worker 0) writes the run {run}")
+        return 0
     print(f"{run}\nvalidation: {runs.headline(runs.metrics(run))}")
     return 0
 

@@ -8,6 +8,7 @@ to do>` with its own exit status, and a traceback is shown only for a bug
 - 3: the operating system refused (permission, no such folder, a file where
   a folder should be, a full disk);
 - 4: a damaged file of rnnkit's or TensorFlow's (a run, an export, a search);
+- 5: another worker of a multi-worker training was lost;
 - 130: interrupted (Ctrl-C);
 - 1: a bug in rnnkit, and its traceback.
 

@@ -2,8 +2,9 @@
 
 Each names what was wrong (the file and line, the argument, the key) and,
 where there is one, the remedy. The CLI prints `str(error)` and exits with
-the error's `exit_status`: 2 for bad input, 4 for a corrupted file. (The
-front door gives operating-system errors 3 and Ctrl-C 130.)
+the error's `exit_status`: 2 for bad input, 4 for a corrupted file, 5 for a
+lost worker of a multi-worker run. (The front door gives operating-system
+errors 3 and Ctrl-C 130.)
 """
 
 
@@ -34,3 +35,9 @@ class TrainingDiverged(RnnkitError):
 
 class UsageError(RnnkitError):
     """A bad command-line argument."""
+
+
+class WorkerLost(RnnkitError):
+    """Another worker of a multi-worker run stopped, or stopped answering."""
+
+    exit_status = 5

@@ -12,6 +12,7 @@ import warnings
 
 import keras
 
+from rnnkit.templates import distribute, streaming
 from rnnkit.templates.errors import TrainingDiverged
 
 HISTORY_CSV = "history.csv"
@@ -92,11 +93,27 @@ def datasets_of_unknown_length():
 
 
 def fit(
-    model, train, validation, config, run_dir, monitor, mode, verbose="auto", extra=()
+    model,
+    train,
+    validation,
+    config,
+    run_dir,
+    monitor,
+    mode,
+    verbose="auto",
+    extra=(),
+    strategy=None,
 ):
-    """Trains `model`; returns the history of all epochs, resumed ones too."""
+    """Trains `model`; returns the history of all epochs, resumed ones too.
+
+    With a `tf.distribute` `strategy` (the one `model` was built under), call
+    it inside `strategy.scope()`; see `rnnkit.templates.distribute`."""
     guard = StopOnNonFiniteLoss()
-    with datasets_of_unknown_length():
+    if strategy is not None:
+        train = distribute.shared_out(train)
+        validation = distribute.shared_out(validation)
+        distribute.adapt(model, train, strategy)
+    with datasets_of_unknown_length(), streaming.pipeline_errors():
         model.fit(
             train,
             validation_data=validation,

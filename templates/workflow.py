@@ -3,15 +3,19 @@ Each works on any task through the hooks of the task contract (see
 `rnnkit.templates.contract`); using an export needs no task code (see
 `rnnkit.templates.inference`)."""
 
+import contextlib
 import pathlib
+import shutil
 import zipfile
 
 from rnnkit.templates import (
     atomic,
+    distribute,
     evaluation,
     export,
     inference,
     runs,
+    streaming,
     tasks,
     training,
 )
@@ -56,6 +60,7 @@ def train(
     runs_dir=None,
     callbacks=(),
     training_seed=None,
+    placement=None,
 ):
     """Trains the task at `target`; returns the run folder.
 
@@ -64,17 +69,23 @@ def train(
     `training_seed` seeds the weights, dropout and shuffling in place of the
     config's `seed`, which still draws the validation split: the comparison
     report trains with several seeds on one split.
+    `placement` (`distribute.start`) trains under a `tf.distribute` strategy;
+    a worker that is not the chief trains in a scratch run of its own, which
+    it deletes once done, and returns the chief's run folder.
     """
     import keras
 
+    placement = placement or distribute.Placement()
     task = tasks.locate(target)
     overrides = dict(overrides or {})
     if data is not None:
         overrides["data"] = str(pathlib.Path(data).resolve())
     config = task.config(overrides)
-    runs_folder = runs_dir or task.workdir / runs.RUNS
+    chief_runs = runs_dir or task.workdir / runs.RUNS
+    runs_folder = placement.runs_folder(chief_runs)
     if run_id is not None:
         config = resumed_config(task, runs_folder, run_id, config, overrides)
+    placement.check_config(config)
     keras.utils.set_random_seed(config["seed"])
     data = task.module.read_data(config, task.folder)  # errors before any run
     run = runs.create(runs_folder, config, run_id)
@@ -84,21 +95,38 @@ def train(
     if training_seed is not None:
         keras.utils.set_random_seed(training_seed)
         seeded = config.updated({"seed": training_seed})
-    model = built_model(task, config, data)
-    train_ds, validation_ds = task.module.datasets(seeded, data)
-    history = training.fit(
-        model,
-        train_ds,
-        validation_ds,
-        config,
-        run,
-        task.module.MONITOR,
-        task.module.MONITOR_MODE,
-        verbose,
-        [*getattr(task.module, "training_callbacks", lambda c: [])(config), *callbacks],
-    )
-    extra = {} if training_seed is None else {"training_seed": training_seed}
-    return save_run(task, config, data, model, history, run, extra)
+    # Under a strategy, validating calls collectives too (generation's
+    # `evaluate`): every worker saves a run, the others theirs in scratch.
+    with placement.scope(), placement.watch():
+        model = built_model(task, config, data, placement.strategy)
+        train_ds, validation_ds = task.module.datasets(seeded, data)
+        history = training.fit(
+            model,
+            train_ds,
+            validation_ds,
+            config,
+            run,
+            task.module.MONITOR,
+            task.module.MONITOR_MODE,
+            verbose,
+            [
+                *getattr(task.module, "training_callbacks", lambda c: [])(config),
+                *callbacks,
+            ],
+            placement.strategy,
+        )
+        extra = {} if training_seed is None else {"training_seed": training_seed}
+        save_run(task, config, data, model, history, run, extra)
+    return run if placement.is_chief else _chiefs_run(run, chief_runs)
+
+
+def _chiefs_run(scratch, chief_runs):
+    """A worker other than the chief deletes its scratch run once done: the
+    run is the chief's."""
+    shutil.rmtree(scratch)
+    with contextlib.suppress(OSError):  # unless other runs are in it
+        scratch.parent.rmdir()
+    return pathlib.Path(chief_runs) / scratch.name
 
 
 def resumed_config(task, runs_folder, run_id, config, overrides):
@@ -113,13 +141,16 @@ def resumed_config(task, runs_folder, run_id, config, overrides):
     return resumed
 
 
-def built_model(task, config, data):
-    """The task's model for `config`; settings Keras cannot build, or that
+def built_model(task, config, data, strategy=None):
+    """The task's model for `config`, built and compiled in the scope of a
+    `tf.distribute` `strategy` if given; settings Keras cannot build, or that
     do not fit in memory, are one error naming the config."""
     import tensorflow as tf
 
+    scope = contextlib.nullcontext() if strategy is None else strategy.scope()
     try:
-        return task.module.build_model(config, data)
+        with scope:
+            return task.module.build_model(config, data)
     except (ValueError, TypeError) as error:
         reason = str(error).strip().splitlines()[0] if str(error) else repr(error)
         raise ConfigError(
@@ -143,7 +174,8 @@ def save_run(task, config, data, model, history, run, extra_metadata=None):
         **(extra_metadata or {}),
     }
     atomic.write_json(run / "metadata.json", meta)
-    validation = task.module.validate(model, config, data, meta)
+    with streaming.pipeline_errors():  # validation data read from disk
+        validation = task.module.validate(model, config, data, meta)
     if hasattr(task.module, "evaluation_report"):
         task.module.evaluation_report(validation, run)
     atomic.write_json(

@@ -1,0 +1,76 @@
+"""`--strategy multi-worker` with two worker processes on loopback: the
+chief writes the run, which exports and predicts; a worker that dies makes
+the other stop with one line; the same command on both resumes the run."""
+
+import pytest
+from distribute_support import (
+    RNNKIT,
+    cluster,
+    epochs_logged,
+    one_error,
+    run,
+    tiny_task,
+    wait_for,
+)
+
+
+@pytest.mark.slow
+def test_two_workers_train_and_the_chiefs_run_exports_and_predicts(tmp_path):
+    task = tiny_task("classification", tmp_path)
+    args = [str(task), "--run-id", "together", "--epochs", "2"]
+    with cluster(args, tmp_path) as workers:
+        chief, other = workers.results()
+    assert chief.returncode == 0, chief.stderr
+    assert other.returncode == 0, other.stderr
+    run_folder = task / "runs" / "together"
+    assert chief.stdout.splitlines()[-2] == str(run_folder)
+    assert other.stdout.splitlines()[-1] == (
+        f"worker 1 of 2 done; the chief (worker 0) writes the run {run_folder}"
+    )
+    assert epochs_logged(run_folder) == [0, 1]
+    # The other worker's scratch run is gone; the chief's is the only run.
+    assert not list(task.glob("runs-worker-*"))
+    assert [p.name for p in (task / "runs").iterdir()] == ["together"]
+
+    out = tmp_path / "exports"
+    exported = run([*RNNKIT, "export", str(task), "--out", str(out)], cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    version = exported.stdout.strip()
+    predicted = run(
+        [*RNNKIT, "predict", version, "rocket orbit moon", "oven flour"],
+        cwd=tmp_path,
+    )
+    assert predicted.returncode == 0, predicted.stderr
+    labels = predicted.stdout.split()
+    assert len(labels) == 2 and set(labels) <= {"cooking", "space", "sports"}
+
+
+@pytest.mark.slow
+def test_a_dead_worker_stops_the_other_and_both_resume(tmp_path):
+    task = tiny_task("classification", tmp_path)
+    # No early stopping: every one of the epochs runs.
+    args = [str(task), "--run-id", "resumed", "--epochs", "4", "--set", "patience=99"]
+    run_folder = task / "runs" / "resumed"
+    with cluster(args, tmp_path) as workers:
+        wait_for(lambda: len(epochs_logged(run_folder)) >= 2, 240, "second epoch")
+        workers.kill(1)
+        chief, _ = workers.results(timeout=120)
+    line = one_error(chief, 5, "--strategy multi-worker", "worker 0 of 2")
+    assert line.endswith(
+        "restart every worker with the same command to resume from the last epoch"
+    )
+    done = epochs_logged(run_folder)
+    assert 2 <= len(done) < 4
+    assert not (run_folder / "model.keras").exists()
+    # Each worker kept its backup; the other's outside the chief's run.
+    assert (run_folder / "backup").is_dir()
+    assert (task / "runs-worker-1" / "resumed" / "backup").is_dir()
+
+    with cluster(args, tmp_path) as workers:
+        chief, other = workers.results()
+    assert chief.returncode == 0, chief.stderr
+    assert other.returncode == 0, other.stderr
+    # Resumed after the last finished epoch; each epoch is logged once.
+    assert f"Epoch {len(done) + 1}/4" in chief.stdout.splitlines()[0]
+    assert epochs_logged(run_folder) == list(range(4))
+    assert (run_folder / "model.keras").is_file()
