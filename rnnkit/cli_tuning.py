@@ -67,6 +67,12 @@ def add_tune(subparsers):
         action="store_true",
         help="delete this task's earlier search and start afresh",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="trials at once, each in its own process with an equal share of "
+        "the cores (default 1); their logs go to <dir>/tuning/workers/",
+    )
     parser.set_defaults(handler=cmd_tune, precheck=precheck_tune)
 
 
@@ -93,16 +99,22 @@ def _overrides(args, with_cells=True):
 
 
 def precheck_tune(args):
-    """The settings' keys and types, before TensorFlow."""
+    """The settings' keys and types, and --workers, before TensorFlow."""
     from rnnkit.templates import tasks
+    from rnnkit.tuning import parallel
 
+    _positive(args, "workers")
+    if args.workers is not None:
+        parallel.check_environment()
     tasks.check_settings(args.target, _overrides(args, with_cells=False))
 
 
 def cmd_tune(args):
     from rnnkit.tuning.search import tune
 
-    result = tune(args.target, _overrides(args), args.overwrite)
+    result = tune(
+        args.target, _overrides(args), args.overwrite, workers=args.workers or 1
+    )
     if result.best_run is None:  # a worker of a distributed search
         return 0
     score, trials = result.best_score, result.trials

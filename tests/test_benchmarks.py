@@ -62,10 +62,20 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
             "| after trial | search MiB |",
         ),
         (
+            "tuning.py",
+            ["--workers", "1", "2", "--trials", "2", "--epochs", "1"],
+            "| workers | threads each |",
+        ),
+        (
             "serving.py",
             ["--clients", "1", "2", "--requests", "8", "--repeats", "1"]
             + ["--set", "units=8", "--set", "embedding_dim=4"],
             "| clients | method |",
+        ),
+        (
+            "data_scale.py",
+            ["--rows", "300", "--megabytes", "0.05", "--steps", "2"],
+            "| data | rows |",
         ),
     ],
 )

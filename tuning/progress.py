@@ -5,7 +5,9 @@ import time
 
 from keras_tuner.engine.trial import TrialStatus
 
-from rnnkit.tuning.tuners import best_trials
+from rnnkit.tuning.tuners import EVERY_TRIAL
+
+FINISHED = (TrialStatus.COMPLETED, TrialStatus.FAILED)
 
 
 def format_value(value):
@@ -56,37 +58,42 @@ def duration(seconds):
 class Progress:
     """Prints a line per trial to `out`.
 
+    The trials done and the time left count every process's trials: in a
+    distributed search, the oracle is the chief's and knows them all.
+
     Args:
         total: the number of trials the search will run, or `None` if unknown.
         objective: the objective's name, e.g. `val_accuracy`.
-        already_done: trials finished by an earlier, interrupted run.
+        already_done: trials finished before this process started.
         print_fn: where lines go.
     """
 
     def __init__(self, total, objective, already_done=0, print_fn=print):
         self.total = total
         self.objective = objective
-        self.done = already_done
+        self.already_done = self.done = already_done
         self.started = time.monotonic()
         self.finished_here = 0
         self.print = print_fn
 
     def trial_ended(self, oracle, trial, record):
-        self.done += 1
         self.finished_here += 1
+        trials = oracle.get_best_trials(EVERY_TRIAL)  # every trial, best first
+        self.done = sum(t.status in FINISHED for t in trials)
         number = int(trial.trial_id) + 1
         of = f"/{self.total}" if self.total else ""
         if trial.status == TrialStatus.COMPLETED:
             outcome = f"{self.objective} {score(oracle, trial, record):.4f}"
         else:
             outcome = f"failed: {last_error(trial)}"
-        best = best_trials(oracle)
+        best = [t for t in trials if t.status == TrialStatus.COMPLETED]
         best_text = f"best {best[0].score:.4f}" if best else "best -"
         elapsed = time.monotonic() - self.started
         timing = f"{duration(elapsed)} elapsed"
         if self.total:
             left = max(self.total - self.done, 0)
-            timing += f", ~{duration(elapsed / self.finished_here * left)} left"
+            rate = elapsed / max(self.done - self.already_done, 1)
+            timing += f", ~{duration(rate * left)} left"
         self.print(
             f"trial {number}{of}  {describe(trial.hyperparameters.values)}  "
             f"{outcome}  {best_text}  {timing}"

@@ -13,8 +13,8 @@ import warnings
 
 from rnnkit.templates import atomic, runs, search_space, tasks, workflow
 from rnnkit.templates import config as settings
-from rnnkit.templates.errors import RnnkitError
-from rnnkit.tuning import leaderboard, state, tuners
+from rnnkit.templates.errors import RnnkitError, UsageError
+from rnnkit.tuning import leaderboard, parallel, state, tuners
 from rnnkit.tuning.hypermodel import TaskHyperModel
 from rnnkit.tuning.progress import Progress, last_error
 from rnnkit.tuning.worker import TrialWorker
@@ -61,6 +61,15 @@ def _distributed_worker():
     return utils.has_chief_oracle() and not utils.is_chief_oracle()
 
 
+def _distributed_chief():
+    """Whether this process is the chief of Keras Tuner's distributed mode,
+    set up by hand (`KERASTUNER_TUNER_ID=chief`): it serves the trials to the
+    workers, which train them, and writes the results."""
+    from keras_tuner.src.distribute import utils
+
+    return utils.is_chief_oracle()
+
+
 def _planned_trials(tuner, search):
     """How many trials the search will run, where that is known."""
     oracle = tuner.oracle
@@ -77,17 +86,35 @@ def _planned_trials(tuner, search):
 
 
 def _finished(tuner):
-    if _distributed_worker():
-        return []  # only the chief's oracle knows
-    return [
-        t for t in tuner.oracle.trials.values() if t.status in ("COMPLETED", "FAILED")
-    ]
+    if _distributed_worker():  # only the chief's oracle knows: ask it
+        trials = tuner.oracle.get_best_trials(tuners.EVERY_TRIAL)
+    else:
+        trials = tuner.oracle.trials.values()
+    return [t for t in trials if t.status in ("COMPLETED", "FAILED")]
+
+
+def _join_search(folder, current, overwrite):
+    """A distributed worker's check that it runs the chief's search. It
+    reads no Keras Tuner file, which the chief may be writing (the chief
+    checked them), and writes nothing: the folder is the chief's."""
+    if overwrite:
+        raise UsageError(
+            "--overwrite deletes the search, which is the chief's to do: give it "
+            "to the chief's command, not to a worker's (KERASTUNER_TUNER_ID="
+            "tuner0 and so on)"
+        )
+    if (folder / state.FINGERPRINT).is_file():
+        state.check_resume(folder, current)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _prepare_folder(task, config, overwrite):
     """The tuning folder, emptied with `overwrite`, or checked for resuming."""
     folder = task.workdir / TUNING
     current = state.fingerprint(task, config)
+    if _distributed_worker():
+        return _join_search(folder, current, overwrite)
     if overwrite and folder.exists():
         shutil.rmtree(folder)
     if (folder / PROJECT).exists():
@@ -98,15 +125,19 @@ def _prepare_folder(task, config, overwrite):
     return folder
 
 
-def tune(target, overrides=None, overwrite=False, print_fn=print):
+def tune(target, overrides=None, overwrite=False, print_fn=print, workers=1):
     """Searches the task at `target`; returns a `SearchResult`.
 
     `overrides` are config settings (`{"search": {"max_trials": 3}}` and so
     on). A search that was interrupted resumes where it stopped: finished
-    trials are kept and the interrupted one runs again.
+    trials are kept and the interrupted one runs again. With `workers` > 1,
+    that many worker processes run trials at once, and this process is
+    their chief (see `rnnkit.tuning.parallel`).
     """
+    if workers > 1:
+        parallel.check_environment()
+    parallel.watch_chief()  # in a worker of `--workers`
     check_tensorboard()
-    import keras
     import keras_tuner
 
     task = tasks.locate(target)
@@ -144,19 +175,15 @@ def tune(target, overrides=None, overwrite=False, print_fn=print):
         f"({task.module.MONITOR_MODE})"
         + (f"; resuming after {done} finished trials" if done else "")
     )
-    failure = None
-    try:
-        tuner.search(
-            epochs=search["epochs"],
-            callbacks=[keras.callbacks.TensorBoard(str(folder / "logs"))],
-            verbose=0,
-        )
-    except RuntimeError as error:
-        if "consecutive failures" not in str(error):
-            raise
-        failure = error
-    finally:
-        tuner.worker.stop()
+    if workers > 1:
+        # No more workers than trials left to run (interrupted ones included).
+        count = min(workers, max(total - done, 1)) if total else workers
+        command = parallel.worker_command(target, overrides)
+        failure = _search_in_workers(tuner, folder, print_fn, count, command)
+    elif _distributed_chief():
+        failure = _search_in_workers(tuner, folder, print_fn)
+    else:
+        failure = _search_here(tuner, search, folder)
     if _distributed_worker():
         trained = tuner.progress.finished_here
         print_fn(f"{trained} trials trained here; the chief writes the results")
@@ -170,8 +197,7 @@ def tune(target, overrides=None, overwrite=False, print_fn=print):
     if failure is not None:
         raise TuningFailed(
             f"{tuners.MAX_CONSECUTIVE_FAILURES} trials in a row failed, so the "
-            f"search stopped (leaderboard: {board}). The last error: "
-            f"{last_error(finished[-1]) if finished else failure}"
+            f"search stopped (leaderboard: {board}). The last error: {failure}"
         )
     best = tuners.best_trials(tuner.oracle)
     if not best:
@@ -187,6 +213,38 @@ def tune(target, overrides=None, overwrite=False, print_fn=print):
     return SearchResult(
         folder, board, run, objective.name, best[0].score, len(finished), by_cell
     )
+
+
+def _search_here(tuner, search, folder):
+    """Runs the trials in this process (through its trial worker); returns
+    the last trial's error if too many failed in a row, else `None`."""
+    import keras
+
+    try:
+        tuner.search(
+            epochs=search["epochs"],
+            callbacks=[keras.callbacks.TensorBoard(str(folder / "logs"))],
+            verbose=0,
+        )
+    except RuntimeError as error:
+        if "consecutive failures" not in str(error):
+            raise
+        finished = _finished(tuner)
+        return last_error(finished[-1]) if finished else str(error)
+    finally:
+        tuner.worker.stop()
+    return None
+
+
+def _search_in_workers(tuner, folder, print_fn, count=None, command=None):
+    """Serves the trials to worker processes: `count` started here with
+    `command`, or else those started by hand. Returns the last trial's error
+    if too many failed in a row, else `None`."""
+    from rnnkit.tuning.chief import Chief  # gRPC: only a chief needs it
+
+    chief = Chief(tuner, command, folder, print_fn)
+    failed = chief.run(count) if command else chief.serve_by_hand()
+    return last_error(failed) if failed is not None else None
 
 
 def _best_history(histories, objective):

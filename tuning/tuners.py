@@ -14,6 +14,7 @@ from keras_tuner.src.engine.tuner_utils import SaveBestEpoch  # not public; see 
 from rnnkit.templates import atomic
 
 RECORD = "rnnkit_trial.json"  # in each trial folder: histories, timings, size
+IDLE_SECONDS = 0.5  # a distributed worker's pause before asking again
 # Keras Tuner fails a search after this many failed trials in a row.
 MAX_CONSECUTIVE_FAILURES = 3
 
@@ -90,9 +91,27 @@ class InWorker:
 
     worker = None
     progress = None
+    _asked = False  # for a trial, since the last one began
+
+    def _populate_initial_space(self):
+        # A distributed worker's oracle is the chief's, which declared the
+        # space already; building the models of every conditional scope here
+        # would only delay the worker's first trial.
+        if not self._is_worker():
+            super()._populate_initial_space()
+
+    def pre_create_trial(self):
+        # A distributed worker asks the chief again at once while its oracle
+        # waits for other workers' trials (IDLE: Hyperband's next round, the
+        # grid's last trials); a pause keeps it from spinning a core.
+        if self._asked:
+            time.sleep(IDLE_SECONDS)
+        self._asked = True
 
     def on_trial_begin(self, trial):
+        self._asked = False
         self._trial_started = time.perf_counter()
+        self._trial_began = time.time()
         self.hypermodel.start_trial()
         super().on_trial_begin(trial)
 
@@ -136,12 +155,20 @@ class InWorker:
 
     def on_trial_end(self, trial):
         executions = self.hypermodel.executions
+        last = executions[-1] if executions else {}
         record = {
             "trial_seconds": time.perf_counter() - self._trial_started,
             "fit_seconds": sum(e["fit_seconds"] for e in executions),
             "params": executions[0]["params"] if executions else None,
             "histories": [e["history"] for e in executions],
-            "worker_mib": executions[-1]["rss_mib"] if executions else None,
+            "worker_mib": last.get("rss_mib"),
+            # Who trained it, when (Unix time) and with which TensorFlow
+            # thread settings (0: TensorFlow's default, all the cores).
+            "tuner_id": self.tuner_id,
+            "began": self._trial_began,
+            "ended": time.time(),
+            "threads": last.get("threads"),
+            "message": trial.message,  # a failed trial's error, for the chief
         }
         folder = pathlib.Path(self.get_trial_dir(trial.trial_id))
         atomic.write_json(folder / RECORD, record)

@@ -11,7 +11,9 @@ worker dies (the system killed it for memory, say), that trial fails and
 the next one gets a new worker.
 
 The worker exits when the search process does, even on SIGKILL, so a
-resumed search never races an orphan writing the same trial's files.
+resumed search never races an orphan writing the same trial's files. It
+trains with the share of the cores that `rnnkit tune --workers` gave its
+search process, if any (see `rnnkit.tuning.parallel.limit_threads`).
 """
 
 import logging
@@ -23,7 +25,9 @@ import threading
 import time
 import traceback
 
-import keras_tuner
+# No module-level keras_tuner (nor TensorFlow): the worker process imports
+# this module first, and TensorFlow must load there through `quiet_start`,
+# or its start-up lines reach the terminal.
 
 RECYCLE_GROWTH_MIB = 256  # a worker grown this much is replaced
 PARENT_CHECK_SECONDS = 0.5
@@ -81,6 +85,8 @@ class TrialWorker:
         try:
             kind, *payload = self.connection.recv()
         except (EOFError, ConnectionError):
+            import keras_tuner
+
             self.process.join(timeout=10)
             code = self.process.exitcode
             self.stop()
@@ -103,6 +109,8 @@ class TrialWorker:
         if record["rss_mib"] - self.baseline_mib > RECYCLE_GROWTH_MIB:
             self.stop()
         if kind == "failed":
+            import keras_tuner
+
             error = keras_tuner.errors.FailedTrialError(record["error"])
             error.record = record  # how far it got: history, parameters
             raise error
@@ -123,8 +131,8 @@ class TrialWorker:
         self.process = None
 
 
-def _exit_with(parent_pid):
-    """Ends this process as soon as the search process is gone."""
+def exit_with(parent_pid):
+    """Ends this process as soon as its parent, `parent_pid`, is gone."""
 
     def watch():
         while os.getppid() == parent_pid:
@@ -136,7 +144,7 @@ def _exit_with(parent_pid):
 
 def serve(connection, target, overrides, parent_pid):
     """The worker's loop: one request in, one record out, until `None`."""
-    _exit_with(parent_pid)
+    exit_with(parent_pid)
     # Ctrl-C is the search process's to handle; this one ends with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.getLogger("rnnkit").setLevel(logging.ERROR)  # warned once already
@@ -144,7 +152,12 @@ def serve(connection, target, overrides, parent_pid):
         from rnnkit.templates import quiet_start, tasks
 
         quiet_start.load_tensorflow()
+        import keras_tuner
+
+        from rnnkit.tuning import parallel
         from rnnkit.tuning.hypermodel import TaskHyperModel
+
+        threads = parallel.limit_threads()  # before TensorFlow runs anything
 
         task = tasks.locate(target)
         config = task.config(overrides)
@@ -158,10 +171,11 @@ def serve(connection, target, overrides, parent_pid):
     while (request := connection.recv()) is not None:
         try:
             record = hypermodel.train_execution(request)
-            connection.send(("done", {**record, "rss_mib": resident_mib()}))
+            usage = {"rss_mib": resident_mib(), "threads": threads}
+            connection.send(("done", {**record, **usage}))
         except keras_tuner.errors.FailedTrialError as error:
             record = hypermodel.executions[-1] if hypermodel.executions else {}
-            failed = {**record, "error": str(error), "rss_mib": resident_mib()}
-            connection.send(("failed", failed))
+            usage = {"rss_mib": resident_mib(), "threads": threads}
+            connection.send(("failed", {**record, "error": str(error), **usage}))
         except Exception:  # the trial's fault, not the worker's: carry on
             connection.send(("error", traceback.format_exc()))
