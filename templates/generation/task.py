@@ -26,11 +26,11 @@ import tensorflow as tf
 from rnnkit.layers import CELL_TYPES, get_layer
 from rnnkit.templates import config as settings
 from rnnkit.templates import (
+    corpus_stream,
     decoding,
     evaluation,
     export,
     search_space,
-    streaming,
     text_files,
 )
 from rnnkit.templates.baselines import compression_baselines
@@ -139,13 +139,13 @@ def read_streamed(config, folder):
     """`streaming = true`: the text stays on disk. A checking pass counts its
     tokens (see `rnnkit.templates.streaming`); validation is the end of the
     text, split at the same token as in memory."""
-    streaming.require_streamable(config)
-    corpus = streaming.Corpus(
+    corpus_stream.require_streamable(config)
+    corpus = corpus_stream.Corpus(
         folder / config["data"], config["encoding_errors"], config["tokenization"]
     )
     counts = corpus.count()
     if config["validation_data"]:
-        held_out = streaming.Corpus(
+        held_out = corpus_stream.Corpus(
             folder / config["validation_data"],
             config["encoding_errors"],
             config["tokenization"],
@@ -222,11 +222,11 @@ def streamed_datasets(config, data):
     of `shuffle_buffer` windows shuffles the training ones."""
     length, batch = config["sequence_length"], config["batch_size"]
     train, validation = data.train_ids, data.validation_ids
-    train = streaming.windows(
+    train = corpus_stream.windows(
         train.token_ids(data.encoder), len(train), length, config["stride"]
     )
     train = train.shuffle(config["shuffle_buffer"], seed=config["seed"])
-    validation = streaming.windows(
+    validation = corpus_stream.windows(
         validation.token_ids(data.encoder), len(validation), length, length
     )
     return (

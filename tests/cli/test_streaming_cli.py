@@ -8,10 +8,8 @@ import pytest
 from cli_support import (
     TINY,
     examples,
-    new_task,
     one_error_line,
     run,
-    run_folders,
     train_and_export,
     write_csv,
 )
@@ -21,6 +19,7 @@ from test_train_inputs import (
     _not_utf8,
     _one_subfolder,
     _ragged_row,
+    refused_before_training,
 )
 
 STREAMING = ["--set", "streaming=true"]
@@ -32,14 +31,7 @@ STREAMING = ["--set", "streaming=true"]
     ids=lambda bad: bad.__name__.strip("_").replace("_", "-"),
 )
 def test_streaming_refuses_bad_data_before_training(tmp_path, bad):
-    task = new_task(tmp_path / "task")
-    data, extra, named, expected = bad(tmp_path)
-    result = run(["train", str(task), "--data", str(data), *TINY, *STREAMING])
-    line = one_error_line(result, "train")
-    assert line.startswith(f"rnnkit train: error: {named}"), line
-    for part in expected:
-        assert part in line, line
-    assert result.stdout == "" and run_folders(task) == []
+    refused_before_training(tmp_path, bad, STREAMING)
 
 
 def test_streaming_a_stateful_generator_is_a_config_error(tmp_path):

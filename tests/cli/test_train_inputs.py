@@ -109,9 +109,15 @@ def _label_only_in_validation(tmp_path):
     ids=lambda bad: bad.__name__.strip("_").replace("_", "-"),
 )
 def test_train_refuses_bad_data_before_training(tmp_path, bad):
+    refused_before_training(tmp_path, bad)
+
+
+def refused_before_training(tmp_path, bad, flags=()):
+    """`rnnkit train` with `flags` on the `bad` data is one error line that
+    names the file, and nothing is trained."""
     task = new_task(tmp_path / "task")
     data, extra, named, expected = bad(tmp_path)
-    result = run(["train", str(task), "--data", str(data), *TINY, *extra])
+    result = run(["train", str(task), "--data", str(data), *TINY, *extra, *flags])
     line = one_error_line(result, "train")
     assert line.startswith(f"rnnkit train: error: {named}"), line
     for part in expected:

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rnnkit.templates import streaming, tasks, text_files, vectorize, workflow
+from rnnkit.templates import (
+    corpus_stream,
+    streaming,
+    tasks,
+    text_files,
+    vectorize,
+    workflow,
+)
 from rnnkit.templates.errors import ConfigError, DataError
 
 FORTUNES = tasks.template_folder("classification") / "data" / "fortunes.csv"
@@ -167,7 +174,7 @@ def test_generation_streams_the_same_windows_vocabulary_and_prompt(
     assert len(streamed.validation_ids) == len(memory.validation_ids)
     inputs, targets = task.module.windows(memory.train_ids, 100, stride)
     ids = streamed.train_ids.token_ids(streamed.encoder)
-    windows = streaming.windows(ids, len(streamed.train_ids), 100, stride)
+    windows = corpus_stream.windows(ids, len(streamed.train_ids), 100, stride)
     assert windows.cardinality() == len(targets)
     pairs = list(windows.as_numpy_iterator())
     np.testing.assert_array_equal(np.stack([x for x, _ in pairs]), inputs)
@@ -180,7 +187,7 @@ def test_a_folder_streams_as_the_files_joined_by_blank_lines(tmp_path):
     (tmp_path / "a.txt").write_text("first file\nends here\n")
     (tmp_path / "b.txt").write_text("   \n\n")  # whitespace only: left out
     (tmp_path / "c.txt").write_text("\n  second file")
-    joined = "".join(streaming.corpus_chunks(tmp_path))
+    joined = "".join(corpus_stream.corpus_chunks(tmp_path))
     assert joined == text_files.read_corpus(tmp_path)
 
 

@@ -86,16 +86,20 @@ def test_a_worker_relays_its_progress_lines_and_keeps_its_error(tmp_path):
     assert "Reloading Tuner from x" in log and "no such file" in log
 
 
-@pytest.mark.slow
-def test_two_workers_run_a_search_of_four_trials_at_once(tmp_path):
-    folder = tiny_tasks.make("classification", tmp_path, search={"max_trials": 4})
-    result = subprocess.run(
+def tune_with_two_workers(folder):
+    return subprocess.run(
         tune_command(folder, "--workers", "2"),
         capture_output=True,
         text=True,
         env=ENV,
         timeout=600,
     )
+
+
+@pytest.mark.slow
+def test_two_workers_run_a_search_of_four_trials_at_once(tmp_path):
+    folder = tiny_tasks.make("classification", tmp_path, search={"max_trials": 4})
+    result = tune_with_two_workers(folder)
     assert result.returncode == 0, result.stderr
     # TensorFlow's logs and the rest go to the workers' logs.
     assert result.stderr == "", result.stderr
@@ -147,13 +151,7 @@ def test_one_worker_trains_with_all_the_cores(tmp_path):
 def test_nan_trials_of_workers_fail_and_are_never_the_best(tmp_path):
     folder = tiny_tasks.rnn_then_gru(tmp_path)
     poison(folder, ["rnn"])
-    result = subprocess.run(
-        tune_command(folder, "--workers", "2"),
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=600,
-    )
+    result = tune_with_two_workers(folder)
     assert result.returncode == 0, result.stderr
     board = {row["cell"]: row for row in leaderboard(folder)}
     assert board["rnn"]["status"] == "failed"
@@ -167,13 +165,7 @@ def test_nan_trials_of_workers_fail_and_are_never_the_best(tmp_path):
 def test_every_trial_failing_stops_the_workers_with_the_last_error(tmp_path):
     folder = tiny_tasks.make("classification", tmp_path, search={"max_trials": 8})
     poison(folder, ["rnn", "gru", "lstm"])
-    result = subprocess.run(
-        tune_command(folder, "--workers", "2"),
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=600,
-    )
+    result = tune_with_two_workers(folder)
     assert result.returncode == 2
     error = result.stderr.strip().splitlines()
     assert len(error) == 1, result.stderr
