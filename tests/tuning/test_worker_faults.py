@@ -10,12 +10,13 @@ import pytest
 import tiny_tasks
 from test_faults import ENV, free_port, poison, tune_command
 from test_search import leaderboard
-from worker_processes import (
+from worker_processes import (  # noqa: F401  (started_processes: the `start` fixture)
     completed,
     none_left,
     ongoing,
     record_path,
     records,
+    started_processes,
     wait_for,
     worker_pid,
 )

@@ -4,7 +4,10 @@ chief started, found through /proc, and the state of its search on disk."""
 import json
 import os
 import pathlib
+import subprocess
 import time
+
+import pytest
 
 from rnnkit.tuning import parallel
 
@@ -94,3 +97,27 @@ def completed(folder):
 
 def record_path(folder, number):
     return folder / "tuning" / "search" / f"trial_{number - 1}" / "rnnkit_trial.json"
+
+
+@pytest.fixture(name="start")
+def started_processes():
+    """Starts a process (output piped, unbuffered) that is killed after the
+    test should the test end first, so a failure leaves no search behind."""
+    started = []
+
+    def popen(command, **env):
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**ENV, **env},
+        )
+        started.append(process)
+        return process
+
+    yield popen
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
