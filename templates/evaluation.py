@@ -18,7 +18,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from rnnkit.templates import metrics, parallel_text, text_files
+from rnnkit.templates import metrics, parallel_text, streaming, text_files
 from rnnkit.templates.labels import LabelSet
 from rnnkit.templates.text_encoder import tokens_of
 
@@ -69,15 +69,9 @@ def _labelled_batches(examples, size):
     pairs = (
         zip(examples.texts, examples.labels) if hasattr(examples, "texts") else examples
     )
-    texts, labels = [], []
-    for text, label in pairs:
-        texts.append(text)
-        labels.append(label)
-        if len(texts) == size:
-            yield texts, labels
-            texts, labels = [], []
-    if texts:
-        yield texts, labels
+    for block in streaming.batches(pairs, size):
+        texts, labels = zip(*block)
+        yield list(texts), list(labels)
 
 
 def language_metrics(loss, tokens, tokenization):
