@@ -84,6 +84,20 @@ def best_epoch_metrics(history, objective):
     return {name: series[epoch] for name, series in history.items()}
 
 
+def settle_ended_trials(oracle):
+    """After a reload: a trial whose own `trial.json` says it ended is not
+    run again. Keras Tuner ends a trial by writing that file and then the
+    oracle's state; a search killed in between left the trial among the
+    running ones, which a reload sends for retry. (Keras Tuner's retry
+    queue is not public.)"""
+    ended = (TrialStatus.COMPLETED, TrialStatus.FAILED)
+    for trial_id in list(oracle._retry_queue):
+        if oracle.trials[trial_id].status in ended:
+            oracle._retry_queue.remove(trial_id)
+            if trial_id not in oracle.end_order:
+                oracle.end_order.append(trial_id)
+
+
 class InWorker:
     """A tuner mixin: trials train in `self.worker` (a
     `rnnkit.tuning.worker.TrialWorker`), and each is timed, recorded beside
@@ -107,6 +121,11 @@ class InWorker:
         if self._asked:
             time.sleep(IDLE_SECONDS)
         self._asked = True
+
+    def reload(self):
+        super().reload()
+        if not self._is_worker():
+            settle_ended_trials(self.oracle)
 
     def on_trial_begin(self, trial):
         self._asked = False

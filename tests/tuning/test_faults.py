@@ -123,6 +123,28 @@ def test_a_truncated_state_file_is_named(searched, name):
 
 
 @pytest.mark.slow
+def test_a_trial_killed_between_its_two_state_files_is_not_run_again(searched):
+    # Keras Tuner ends a trial by writing its trial.json, then oracle.json.
+    # Killed in between, the oracle still lists the trial as running.
+    search = searched / "tuning" / "search"
+    assert (
+        json.loads((search / "trial_0" / "trial.json").read_text())["status"]
+        == "COMPLETED"
+    )
+    state = json.loads((search / "oracle.json").read_text())
+    state["ongoing_trials"], state["end_order"] = {"tuner0": "0"}, []
+    (search / "oracle.json").write_text(json.dumps(state))
+    record = (search / "trial_0" / "rnnkit_trial.json").read_bytes()
+
+    lines = []
+    result = tuning.tune(searched, {"search": {"max_trials": 2}}, print_fn=lines.append)
+    assert "resuming after 1 finished trials" in lines[0]
+    assert result.trials == 2
+    assert (search / "trial_0" / "rnnkit_trial.json").read_bytes() == record
+    assert [row["status"] for row in leaderboard(searched)] == ["completed"] * 2
+
+
+@pytest.mark.slow
 def test_a_nan_trial_fails_and_is_never_the_best(tmp_path):
     folder = tiny_tasks.rnn_then_gru(tmp_path)
     poison(folder, ["rnn"])
