@@ -48,6 +48,8 @@ class GRU(Recurrent):
             outputs in that order.
         stateful: Carry the final state of each batch into the next as its
             `x_0`; needs a fixed batch size. `reset_state()` restores `x_0`.
+            Under `tf.distribute`, each replica carries the rows of its
+            share of the batch (which the replicas must split evenly).
         unroll: Unroll the time loop into the graph (fixed lengths only).
         reset_after: Apply the reset gate after the recurrent matmul (`True`,
             the default and cuDNN's convention) or before it (`False`).

@@ -47,6 +47,8 @@ class LSTM(Recurrent):
             outputs in that order. Default `False`.
         stateful: Carry the final states of each batch into the next as its
             `x_0`; needs a fixed batch size. `reset_state()` restores `x_0`.
+            Under `tf.distribute`, each replica carries the rows of its
+            share of the batch (which the replicas must split evenly).
         unroll: Unroll the time loop into the graph (fixed lengths only;
             faster for very short sequences, heavier on memory).
         use_cudnn: Accepted for compatibility (`"auto"`, `True`, `False`);

@@ -4,6 +4,7 @@ only choose the cell and spell out their arguments."""
 import keras
 from keras import ops, regularizers
 
+from rnnkit.layers import replica_rows
 from rnnkit.layers.fused_loop import run_fused_loop
 from rnnkit.layers.time_loop import LoopResult, run_time_loop
 
@@ -129,20 +130,35 @@ class Recurrent(keras.layers.Layer):
                     f"shape {tuple(sequences_shape)}"
                 )
             if self.states is None:
-                object.__setattr__(self, "states", self._state_variables(batch_size))
-                # A learned x_0 may change after build (set_weights, loading,
-                # training), so the states hold "start from x_0" as a flag
-                # rather than a copy of x_0 taken now.
-                at_x0 = keras.Variable(1.0, trainable=False, name="states_at_x0")
-                object.__setattr__(self, "_states_at_x0", at_x0)
+                self._create_states(batch_size)
 
-    def _state_variables(self, batch_size):
-        return [
+    def _create_states(self, batch_size):
+        # Under tf.distribute each replica carries its rows of the state.
+        replicas = replica_rows.replicas_in_sync()
+        replica_rows.check_divisible(batch_size, replicas)
+        split = replicas > 1
+        object.__setattr__(self, "_state_replicas", replicas)
+        states = [
             keras.Variable(
-                state, trainable=False, dtype=self.variable_dtype, name="rnn_state"
+                state,
+                trainable=False,
+                dtype=self.variable_dtype,
+                aggregation=replica_rows.STATE_AGGREGATION if split else "none",
+                name="rnn_state",
             )
             for state in self.cell.get_initial_state(batch_size)
         ]
+        object.__setattr__(self, "states", states)
+        # A learned x_0 may change after build (set_weights, loading,
+        # training), so the states hold "start from x_0" as a flag rather
+        # than a copy of x_0 taken now.
+        at_x0 = keras.Variable(
+            1.0,
+            trainable=False,
+            aggregation=replica_rows.FLAG_AGGREGATION if split else "none",
+            name="states_at_x0",
+        )
+        object.__setattr__(self, "_states_at_x0", at_x0)
 
     def get_initial_state(self, batch_size):
         return self.cell.get_initial_state(batch_size=batch_size)
@@ -160,10 +176,10 @@ class Recurrent(keras.layers.Layer):
         # Compatibility alias, as in Keras.
         self.reset_state()
 
-    def _initial_states(self, sequences, initial_state):
+    def _initial_states(self, sequences, initial_state, rows=None):
         if initial_state is None:
             if self.stateful:
-                return self._stateful_states()
+                return self._stateful_states(rows)
             return self.get_initial_state(ops.shape(sequences)[0])
         states = (
             list(initial_state)
@@ -178,18 +194,28 @@ class Recurrent(keras.layers.Layer):
             )
         return [ops.cast(s, self.cell.compute_dtype) for s in states]
 
-    def _stateful_states(self):
+    def _stateful_states(self, rows=None):
         stored = [ops.convert_to_tensor(v) for v in self.states]
+        if rows is not None:
+            stored = [rows.read(state) for state in stored]
         if self.initial_state_mode != "learned":
             return stored
         at_x0 = self._states_at_x0 > 0.5
-        x0 = self.get_initial_state(self.states[0].shape[0])
+        x0 = self.get_initial_state(stored[0].shape[0])
         return [ops.where(at_x0, a, b) for a, b in zip(x0, stored)]
+
+    def _state_rows(self, sequences):
+        """The rows of the stateful states this call reads and writes."""
+        self._check_stateful_batch(sequences)
+        return replica_rows.RowSlice(
+            self.states[0].shape[0], self._state_replicas, sequences.shape[0]
+        )
 
     def _check_stateful_batch(self, sequences):
         batch_size = sequences.shape[0]
         expected = self.states[0].shape[0]
-        if batch_size is not None and batch_size != expected:
+        fits = replica_rows.RowSlice.accepts(batch_size, expected, self._state_replicas)
+        if batch_size is not None and not fits:
             raise ValueError(
                 "A stateful layer needs the same batch size in every call. "
                 f"Expected: {expected}. Received: inputs.shape="
@@ -198,12 +224,14 @@ class Recurrent(keras.layers.Layer):
 
     # The loop ---------------------------------------------------------------
 
-    def _run(self, sequences, initial_state, mask, training, readout_count=0):
+    def _run(
+        self, sequences, initial_state, mask, training, readout_count=0, rows=None
+    ):
         self._check_rank(sequences.shape)
         mask = self._check_mask(sequences, mask)
-        if self.stateful and initial_state is None:
-            self._check_stateful_batch(sequences)
-        states = self._initial_states(sequences, initial_state)
+        if rows is None and self.stateful and initial_state is None:
+            rows = self._state_rows(sequences)
+        states = self._initial_states(sequences, initial_state, rows)
         # One dropout mask per sequence, shared by all time steps. Keras draws
         # the masks in inference too, so the seed generator advances in step
         # with Keras's and the same seed gives the same masks.
@@ -261,10 +289,11 @@ class Recurrent(keras.layers.Layer):
     def call(self, sequences, initial_state=None, mask=None, training=False):
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
-        result = self._run(sequences, initial_state, mask, training)
+        rows = self._state_rows(sequences) if self.stateful else None
+        result = self._run(sequences, initial_state, mask, training, rows=rows)
         if self.stateful:
             for variable, state in zip(self.states, result.states):
-                variable.assign(ops.cast(state, variable.dtype))
+                variable.assign(rows.write(ops.cast(state, variable.dtype)))
             self._states_at_x0.assign(0.0)
         output = result.outputs if self.return_sequences else result.last_output
         if self.return_state:

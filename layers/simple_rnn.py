@@ -44,6 +44,8 @@ class SimpleRNN(Recurrent):
             outputs in that order.
         stateful: Carry the final state of each batch into the next as its
             `x_0`; needs a fixed batch size. `reset_state()` restores `x_0`.
+            Under `tf.distribute`, each replica carries the rows of its
+            share of the batch (which the replicas must split evenly).
         unroll: Unroll the time loop into the graph (fixed lengths only).
         seed: Random seed for dropout.
         initial_state_mode: `"zeros"` (Keras) or `"learned"`, a trainable

@@ -145,15 +145,15 @@ class Placement:
 
     def check_config(self, config):
         """Refuses settings that cannot train on these replicas: a stateful
-        model (generation's `stateful = true`) keeps a state for each row of
-        the batch, and more than one replica would each see only part of
-        every batch."""
-        if config.get("stateful") and self.replicas > 1:
+        model (generation's `stateful = true`) keeps a state row for each
+        row of the batch, and each replica carries the rows of its share of
+        every batch, so the replicas must split the batch evenly."""
+        if config.get("stateful") and config["batch_size"] % self.replicas:
             raise ConfigError(
-                f"{config.source}: stateful = true cannot train on "
-                f"{self.replicas} replicas (--strategy {self.name}), which split "
-                "every batch between them; set stateful = false, or train it "
-                "with --strategy default"
+                f"{config.source}: stateful = true on {self.replicas} replicas "
+                f"(--strategy {self.name}) needs a batch_size they split "
+                f"evenly; batch_size = {config['batch_size']} is not a multiple "
+                f"of {self.replicas}"
             )
 
     def scope(self):

@@ -1,7 +1,9 @@
 """`--strategy multi-worker` with two worker processes on loopback: the
 chief writes the run, which exports and predicts; a worker that dies makes
-the other stop with one line; the same command on both resumes the run."""
+the other stop with one line; the same command on both resumes the run; a
+stateful model trains as it does in one process."""
 
+import numpy as np
 import pytest
 from distribute_support import (
     RNNKIT,
@@ -74,3 +76,28 @@ def test_a_dead_worker_stops_the_other_and_both_resume(tmp_path):
     assert f"Epoch {len(done) + 1}/4" in chief.stdout.splitlines()[0]
     assert epochs_logged(run_folder) == list(range(4))
     assert (run_folder / "model.keras").is_file()
+
+
+@pytest.mark.slow
+def test_a_stateful_model_trains_on_two_workers_as_in_one_process(tmp_path):
+    """Each worker carries the state rows of its half of every batch, so
+    the losses are those of one process training the whole batch."""
+    task = tiny_task(
+        "generation", tmp_path, cell="lstm", stateful=True, batch_size=4, dropout=0.0
+    )
+    flags = ["--epochs", "2", "--set", "patience=99"]
+    with cluster([str(task), "--run-id", "two", *flags], tmp_path) as workers:
+        chief, other = workers.results()
+    assert chief.returncode == 0, chief.stderr
+    assert other.returncode == 0, other.stderr
+    alone = run([*RNNKIT, "train", str(task), "--run-id", "one", *flags], cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr
+    two, one = (losses(task / "runs" / name) for name in ("two", "one"))
+    assert len(two) == 2 and two[0][0] > two[1][0]  # it learned
+    np.testing.assert_allclose(two, one, rtol=1e-5)
+
+
+def losses(run_folder):
+    """Each epoch's training and validation loss, from history.csv."""
+    rows = (run_folder / "history.csv").read_text().splitlines()[1:]
+    return [[float(v) for v in row.split(",")[1:]] for row in rows]

@@ -1,8 +1,8 @@
 """`rnnkit train --strategy` on bad input: one line, exit 2, nothing written.
 
 An unknown strategy, a missing or malformed TF_CONFIG and a multi-worker run
-without --run-id are refused before TensorFlow loads; a stateful model on
-more than one replica before any data is read.
+without --run-id are refused before TensorFlow loads; a stateful batch
+that the replicas cannot split evenly before any data is read.
 """
 
 import json
@@ -117,13 +117,18 @@ def test_a_lost_worker_is_one_line_that_says_how_to_resume():
 
 
 @pytest.mark.slow
-def test_a_stateful_model_on_two_replicas_is_refused(tmp_path):
-    task = tiny_task("generation", tmp_path, stateful=True, batch_size=4)
+def test_a_stateful_batch_that_two_replicas_cannot_split_is_refused(tmp_path):
+    task = tiny_task("generation", tmp_path, stateful=True, batch_size=5)
     result = run(
         [*SPLIT_CPU, "2", "train", str(task), "--strategy", "mirrored"],
         cwd=tmp_path,
     )
-    one_error(result, 2, "stateful = true cannot train on 2 replicas", "mirrored")
+    one_error(
+        result,
+        2,
+        "config.toml: stateful = true on 2 replicas (--strategy mirrored) needs",
+        "batch_size = 5 is not a multiple of 2",
+    )
     assert not list((task / "runs").glob("*/model.keras"))
 
 
