@@ -3,6 +3,7 @@ gRPC running real searches: flags, thread shares, output, the leaderboard
 and best run, NaN trials and every trial failing. (Killed processes and
 Ctrl-C: test_worker_faults.py.)"""
 
+import json
 import os
 import pathlib
 import subprocess
@@ -137,6 +138,37 @@ def test_two_workers_run_a_search_of_four_trials_at_once(tmp_path):
     )
     assert exported.returncode == 0, exported.stderr
     assert (pathlib.Path(exported.stdout.strip()) / "saved_model.pb").is_file()
+
+
+@pytest.mark.slow
+def test_two_workers_run_a_hyperband_search(tmp_path):
+    """3 epochs, factor 3: a bracket of 3 one-epoch trials, the best of
+    which a later trial carries on to epoch 3 from its checkpoint, and a
+    bracket of 2 three-epoch trials."""
+    search = {"tuner": "hyperband", "epochs": 3}
+    folder = tiny_tasks.make("classification", tmp_path, search=search)
+    result = tune_with_two_workers(folder)
+    assert result.returncode == 0, result.stderr
+    assert "6 trials of up to 3 epochs" in result.stdout.splitlines()[0]
+    assert [row["status"] for row in leaderboard(folder)] == ["completed"] * 6
+    done = records(folder)
+    assert {r["tuner_id"] for r in done.values()} == {"tuner0", "tuner1"}, done
+    state = folder / "tuning" / "search"
+    values = {
+        n: json.loads((state / f"trial_{n - 1:04d}" / "trial.json").read_text())[
+            "hyperparameters"
+        ]["values"]
+        for n in done
+    }
+    carried = [n for n, v in values.items() if "tuner/trial_id" in v]
+    assert len(carried) == 1, values
+    later, earlier = carried[0], int(values[carried[0]]["tuner/trial_id"]) + 1
+    assert values[earlier]["tuner/epochs"] == 1
+    assert done[earlier]["ended"] <= done[later]["began"]
+    # Epochs 2 and 3 only, from the earlier trial's weights.
+    assert len(done[later]["histories"][0]["loss"]) == 2
+    best = result.stdout.splitlines()[-1].removeprefix("best run: ")
+    assert (pathlib.Path(best) / "model.keras").is_file()
 
 
 @pytest.mark.slow
