@@ -36,8 +36,9 @@ STRATEGIES = ("default", "mirrored", "multi-worker")
 # worker is found sooner by the coordination service's heartbeats (about
 # 10 s); this is the backstop for a worker that hangs while still alive.
 # Workers do the same work between collectives, so a healthy one never
-# waits this long.
+# waits this long. RNNKIT_COLLECTIVE_TIMEOUT_S sets another, in seconds.
 COLLECTIVE_TIMEOUT_S = 600
+TIMEOUT_VARIABLE = "RNNKIT_COLLECTIVE_TIMEOUT_S"
 EXAMPLE = (
     'TF_CONFIG=\'{"cluster": {"worker": ["host1:2222", "host2:2222"]}, '
     '"task": {"type": "worker", "index": 0}}\''
@@ -69,6 +70,25 @@ def check(name, run_id, environ):
             "same run, and running the same command again resumes it"
         )
     read_cluster(environ.get("TF_CONFIG"))
+    collective_timeout(environ)
+
+
+def collective_timeout(environ):
+    """Seconds a collective waits for the other workers: the default, or
+    `RNNKIT_COLLECTIVE_TIMEOUT_S`."""
+    text = environ.get(TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return COLLECTIVE_TIMEOUT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise UsageError(
+            f"{TIMEOUT_VARIABLE} must be a number of seconds above 0. "
+            f"Received: {TIMEOUT_VARIABLE}={text!r}"
+        )
+    return seconds
 
 
 def read_cluster(text):
@@ -228,7 +248,7 @@ def start(name, environ=os.environ):
         return Placement(name, tf.distribute.MirroredStrategy())
     cluster = read_cluster(environ.get("TF_CONFIG"))
     options = tf.distribute.experimental.CommunicationOptions(
-        timeout_seconds=COLLECTIVE_TIMEOUT_S
+        timeout_seconds=collective_timeout(environ)
     )
     placement = Placement(name, None, cluster)
     try:

@@ -89,8 +89,9 @@ class Cluster:
     """The workers of one `rnnkit train --strategy multi-worker` command,
     each a process of its own on loopback ports."""
 
-    def __init__(self, args, cwd, workers=2):
+    def __init__(self, args, cwd, workers=2, env=None):
         self.args, self.cwd, self.count = list(args), cwd, workers
+        self.env = {**ENV, **(env or {})}
         self.ports = free_ports(workers)
         self.processes = []
 
@@ -102,7 +103,7 @@ class Cluster:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-                env={**ENV, "TF_CONFIG": tf_config(self.ports, index)},
+                env={**self.env, "TF_CONFIG": tf_config(self.ports, index)},
                 start_new_session=True,
             )
             for index in range(self.count)
@@ -112,14 +113,16 @@ class Cluster:
     def results(self, timeout=300):
         """Each worker's `CompletedProcess`, once all have ended."""
         deadline = time.monotonic() + timeout
-        results = []
-        for process in self.processes:
-            left = max(1, deadline - time.monotonic())
-            out, err = process.communicate(timeout=left)
-            results.append(
-                subprocess.CompletedProcess(process.args, process.returncode, out, err)
-            )
-        return results
+        return [
+            self.result(index, max(1, deadline - time.monotonic()))
+            for index in range(self.count)
+        ]
+
+    def result(self, index, timeout=300):
+        """Worker `index`'s `CompletedProcess`, once it has ended."""
+        process = self.processes[index]
+        out, err = process.communicate(timeout=timeout)
+        return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
     def kill(self, index):
         self.processes[index].send_signal(signal.SIGKILL)
@@ -133,9 +136,10 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def cluster(args, cwd, workers=2):
-    """A started `Cluster`, stopped on the way out."""
-    workers = Cluster(args, cwd, workers).start()
+def cluster(args, cwd, workers=2, env=None):
+    """A started `Cluster` (`env`: changes to the workers' environment),
+    stopped on the way out."""
+    workers = Cluster(args, cwd, workers, env).start()
     try:
         yield workers
     finally:

@@ -80,6 +80,46 @@ def test_a_dead_worker_stops_the_other_and_both_resume(tmp_path):
     assert (run_folder / "model.keras").is_file()
 
 
+HANG_IN_THE_SECOND_EPOCH = """
+
+import json as _json  # noqa: E402
+import os as _os  # noqa: E402
+import time as _time  # noqa: E402
+
+import keras as _keras  # noqa: E402
+
+
+class _Hang(_keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        worker = _json.loads(_os.environ["TF_CONFIG"])["task"]["index"]
+        if epoch == 1 and worker == 1:
+            _time.sleep(3600)  # alive, its heartbeats going on
+
+
+def training_callbacks(config):
+    return [_Hang()]
+"""
+
+
+@pytest.mark.slow
+def test_a_worker_that_hangs_while_alive_stops_the_other_at_the_timeout(tmp_path):
+    """Its heartbeats go on, so only the collectives' timeout
+    (RNNKIT_COLLECTIVE_TIMEOUT_S, 600 s unless set) ends the wait."""
+    task = tiny_task("classification", tmp_path)
+    with open(task / "task.py", "a") as file:
+        file.write(HANG_IN_THE_SECOND_EPOCH)
+    args = [str(task), "--run-id", "hung", "--epochs", "3", "--set", "patience=99"]
+    timeout = {"RNNKIT_COLLECTIVE_TIMEOUT_S": "15"}
+    with cluster(args, tmp_path, env=timeout) as workers:
+        chief = workers.result(0, timeout=240)
+        assert workers.processes[1].poll() is None  # still hanging
+    line = one_error(chief, 5, "worker 0 of 2 lost contact", "DeadlineExceededError")
+    assert line.endswith(
+        "restart every worker with the same command to resume from the last epoch"
+    )
+    assert epochs_logged(task / "runs" / "hung") == [0]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "kind, settings",

@@ -69,6 +69,22 @@ def test_bad_strategy_arguments_are_one_line(task, flags, tf_config_value, words
     assert not list(task.glob("runs-worker-*"))
 
 
+def test_the_collective_timeout_is_a_positive_number_of_seconds(task):
+    variable = distribute.TIMEOUT_VARIABLE
+    assert distribute.collective_timeout({}) == distribute.COLLECTIVE_TIMEOUT_S
+    assert distribute.collective_timeout({variable: " 30 "}) == 30.0
+    for bad in ("soon", "0", "-5", "inf", "nan"):
+        with pytest.raises(UsageError, match=f"Received: {variable}='{bad}'"):
+            distribute.collective_timeout({variable: bad})
+    result = run(
+        [*RNNKIT, "train", str(task), *MULTI],
+        cwd=task.parent,
+        env={"TF_CONFIG": GOOD, variable: "soon"},
+    )
+    one_error(result, 2, f"{variable} must be a number of seconds above 0")
+    assert not (task / "runs").exists()
+
+
 def test_a_good_tf_config_names_the_workers_and_this_one():
     cluster = distribute.read_cluster(tf_config([2222, 2223, 2224], 2))
     assert cluster.workers == ("localhost:2222", "localhost:2223", "localhost:2224")
