@@ -8,6 +8,8 @@ and prints each layer's achieved GFLOP/s as a fraction of it.
 
     python benchmarks/layers.py                   # B=64, T=100, D=64, H=128
     python benchmarks/layers.py --kinds lstm --repeats 9 --batch 32
+    python benchmarks/layers.py --bidirectional    # Bidirectional(...) of each
+    python benchmarks/layers.py --policy mixed_bfloat16 --units 512
 
 Ratios above 1.0 mean rnnkit is faster.
 """
@@ -44,6 +46,16 @@ def parse_args(argv=None):
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--bidirectional",
+        action="store_true",
+        help="wrap each layer in keras.layers.Bidirectional",
+    )
+    parser.add_argument(
+        "--policy",
+        default="float32",
+        help="Keras dtype policy of the layers, e.g. mixed_bfloat16",
+    )
+    parser.add_argument(
         "--inter-op-threads",
         type=int,
         default=0,
@@ -52,10 +64,10 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def matmul_gflops(size=1024, repeats=20):
-    """This machine's float32 matmul rate, the ceiling for the layers."""
-    a = tf.random.normal((size, size))
-    b = tf.random.normal((size, size))
+def matmul_gflops(size=1024, repeats=20, dtype="float32"):
+    """This machine's matmul rate in `dtype`, the ceiling for the layers."""
+    a = tf.cast(tf.random.normal((size, size)), dtype)
+    b = tf.cast(tf.random.normal((size, size)), dtype)
     matmul = tf.function(lambda a, b: tf.matmul(a, b))
     matmul(a, b).numpy()
     times = []
@@ -66,19 +78,41 @@ def matmul_gflops(size=1024, repeats=20):
     return 2 * size**3 / statistics.median(times) / 1e9
 
 
+def cpuinfo(field):
+    """The first `field` of /proc/cpuinfo ("" where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as file:
+            for line in file:
+                if line.split(":")[0].strip() == field:
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def bf16_flags():
+    """The CPU's bfloat16 instructions (AVX-512 BF16, AMX), if any."""
+    flags = cpuinfo("flags").split()
+    return [f for f in flags if f in ("avx512_bf16", "amx_bf16")]
+
+
 def layer_flops(kind, args):
     """Forward FLOPs of one batch: the two matmuls of every time step."""
     width = GATES[kind] * args.units
     per_step = 2 * args.batch * (args.features + args.units) * width
-    return per_step * args.timesteps
+    directions = 2 if args.bidirectional else 1
+    return per_step * args.timesteps * directions
 
 
 def build_pair(kind, args):
     """Two identical models, one per library, sharing the same weights."""
 
     def model(layer):
+        if args.bidirectional:
+            layer = keras.layers.Bidirectional(layer)
         inputs = keras.Input((args.timesteps, args.features))
-        outputs = keras.layers.Dense(1)(layer(inputs))
+        # The output in float32, as Keras advises under a mixed policy.
+        outputs = keras.layers.Dense(1, dtype="float32")(layer(inputs))
         built = keras.Model(inputs, outputs)
         built.compile(optimizer="adam", loss="mse")
         return built
@@ -139,6 +173,7 @@ def report(kind, args, results, peak):
 
 def main(argv=None):
     args = parse_args(argv)
+    keras.config.set_dtype_policy(args.policy)
     if args.inter_op_threads:
         tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
     rng = np.random.default_rng(args.seed)
@@ -147,15 +182,19 @@ def main(argv=None):
         rng.normal(size=(n, args.timesteps, args.features)).astype("float32"),
         rng.normal(size=(n, 1)).astype("float32"),
     )
-    peak = matmul_gflops()
+    compute = keras.config.dtype_policy().compute_dtype
+    peak = matmul_gflops(dtype=compute)
     print(
-        f"B={args.batch} T={args.timesteps} D={args.features} H={args.units}, "
-        f"{args.repeats} interleaved repeats, inter-op threads "
+        f"B={args.batch} T={args.timesteps} D={args.features} H={args.units}"
+        f"{', bidirectional' if args.bidirectional else ''}, policy "
+        f"{args.policy}, {args.repeats} interleaved repeats, inter-op threads "
         f"{args.inter_op_threads or 'default'}, TF {tf.__version__}, "
         f"Keras {keras.__version__}, devices: "
         f"{[d.device_type for d in tf.config.list_logical_devices()]}"
     )
-    print(f"float32 matmul (1024^3): {peak:.1f} GFLOP/s\n")
+    flags = " ".join(bf16_flags()) or "none"
+    print(f"CPU: {cpuinfo('model name') or 'unknown'}; bf16 flags: {flags}")
+    print(f"{compute} matmul (1024^3): {peak:.1f} GFLOP/s\n")
     print(
         "| kind | phase | rnnkit steps/s | Keras steps/s | ratio | rnnkit GFLOP/s "
         "(of matmul) |"

@@ -35,6 +35,19 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
             "| kind | phase |",
         ),
         (
+            "layers.py",
+            ["--kinds", "lstm", "--batch", "2", "--timesteps", "3", "--features"]
+            + ["2", "--units", "3", "--batches", "1", "--repeats", "1"]
+            + ["--bidirectional", "--policy", "mixed_bfloat16"],
+            "| kind | phase |",
+        ),
+        (
+            "bfloat16.py",
+            ["--kinds", "rnn", "--units", "3", "--batch", "2", "--timesteps", "3"]
+            + ["--features", "2", "--batches", "1", "--repeats", "1"],
+            "| kind | units | layers |",
+        ),
+        (
             "generation.py",
             ["--tokens", "4", "--batch", "2", "--repeats", "1"],
             "| method | tokens/s |",
