@@ -48,6 +48,12 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
             "| kind | units | layers |",
         ),
         (
+            "templates.py",
+            ["--kinds", "classification", "--steps", "1", "--repeats", "1"]
+            + ["--set", "units=4", "--set", "embedding_dim=4"],
+            "| template | cell |",
+        ),
+        (
             "generation.py",
             ["--tokens", "4", "--batch", "2", "--repeats", "1"],
             "| method | tokens/s |",
