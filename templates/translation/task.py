@@ -377,9 +377,11 @@ class Seq2Seq(keras.Model):
         self.head = keras.layers.Dense(len(self.target))
 
     def encode(self, source_ids, training=False):
-        """Encoder outputs (with their mask) and the decoder's initial states:
-        the last encoder layer's final states, forward and backward ones
-        concatenated with a bidirectional encoder."""
+        """The memory the decoder attends over, `(outputs, mask, keys)`, and
+        the decoder's initial states: the last encoder layer's final states,
+        forward and backward ones concatenated with a bidirectional encoder.
+        The keys, `W_k h_s` (the outputs where there is no attention), are
+        mapped once here rather than at every decoding step."""
         mask = keras.ops.not_equal(source_ids, PAD)
         x = self.source_embedding(source_ids)
         for layer in self.encoder:
@@ -390,12 +392,13 @@ class Seq2Seq(keras.Model):
                 keras.ops.concatenate([f, b], -1)
                 for f, b in zip(states[:half], states[half:])
             ]
-        return (x, mask), [states for _ in self.decoder]
+        keys = x if self.attention is None else self.key_map(x)
+        return (x, mask, keys), [states for _ in self.decoder]
 
     def decode(self, target_ids, memory, states, training=False):
         """`(batch, time)` target ids from `states` to logits, the states
         after the last step and the attention weights over the source."""
-        outputs, source_mask = memory
+        outputs, source_mask, keys = memory
         mask = keras.ops.not_equal(target_ids, PAD)
         y = self.target_embedding(target_ids)
         new_states = []
@@ -408,7 +411,7 @@ class Seq2Seq(keras.Model):
         weights = keras.ops.zeros((*shape, keras.ops.shape(outputs)[1]))
         if self.attention is not None:
             context, weights = self.attention(
-                [self.query_map(y), outputs, self.key_map(outputs)],
+                [self.query_map(y), outputs, keys],
                 mask=[mask, source_mask],
                 return_attention_scores=True,
                 training=training,
