@@ -11,6 +11,7 @@ import tiny_tasks
 
 from rnnkit.templates import inference, runs, tasks, workflow
 from rnnkit.tuning import search as tuning
+from rnnkit.tuning import tuners
 from rnnkit.tuning.hypermodel import TaskHyperModel
 
 
@@ -208,3 +209,21 @@ def test_the_same_seed_gives_the_same_trials(tmp_path):
     assert results[0] == results[1]
     # ...and they are three different trials, so the equality says something.
     assert len({json.dumps(v, sort_keys=True) for v in results[0][0]}) == 3
+
+
+def test_a_space_without_a_cell_type_starts_with_its_defaults_once(tmp_path):
+    """A user's space need not search the cell: the first trial is still
+    the config's own model, and the second is the tuner's own draw."""
+    space = keras_tuner.HyperParameters()
+    space.Int("units", 4, 64, default=16)
+    space.Float("learning_rate", 1e-4, 1e-2, sampling="log", default=0.005)
+    oracle = tuners.RandomOracle(
+        objective=keras_tuner.Objective("val_loss", "min"), max_trials=4, seed=3
+    )
+    oracle._set_project_dir(str(tmp_path), "search")  # Keras Tuner's own setup
+    oracle.update_space(space)
+    first = oracle.create_trial("tuner0")
+    second = oracle.create_trial("tuner1")
+    assert first.hyperparameters.values == {"units": 16, "learning_rate": 0.005}
+    assert second.hyperparameters.values != first.hyperparameters.values
+    assert set(second.hyperparameters.values) == {"units", "learning_rate"}
