@@ -13,6 +13,7 @@ default `rnnkit tune` (the shipped `[search]` settings), with their times.
     python benchmarks/quality.py                   # all three, train and tune
     python benchmarks/quality.py --templates classification --tune   # no search
     python benchmarks/quality.py --tune classification generation
+    python benchmarks/quality.py --templates generation --tune --set epochs=1
 
 Prints a Markdown table and writes it to `--out` (default
 benchmarks/results/quality.md). Times are wall-clock seconds on this machine.
@@ -26,6 +27,8 @@ import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from untrained import add_set_option, set_overrides  # noqa: E402
 
 from rnnkit.templates import config as settings  # noqa: E402
 from rnnkit.templates import inference, metrics, runs, tasks, workflow  # noqa: E402
@@ -54,6 +57,7 @@ def parse_args(argv=None):
         type=pathlib.Path,
         default=pathlib.Path("benchmarks/results/quality.md"),
     )
+    add_set_option(parser, "every template's", "epochs=1 (a quick look)")
     return parser.parse_args(argv)
 
 
@@ -88,14 +92,15 @@ def beam_row(kind, folder, run, data, config):
     return row(kind, f"  the same, beam search (width {width})", values, seconds)
 
 
-def measure(kind, root, tune):
-    """The table's rows for one template."""
+def measure(kind, root, tune, overrides):
+    """The table's rows for one template, its config changed by
+    `overrides`."""
     from rnnkit.tuning.search import tune as search
 
     folder = root / kind
     tasks.copy_template(kind, folder, force=True)
     task = tasks.locate(folder)
-    config = task.config()
+    config = task.config(overrides)
     data = task.module.read_data(config, task.folder)
     rows = []
     for baseline in task.module.baselines(config, data):
@@ -103,7 +108,7 @@ def measure(kind, root, tune):
         rows.append(row(kind, baseline["name"], values, baseline["seconds"]))
     print(f"{kind}: baselines done; training the default model", flush=True)
     started = time.perf_counter()
-    run = workflow.train(folder, verbose=0)
+    run = workflow.train(folder, overrides=overrides, verbose=0)
     seconds = time.perf_counter() - started
     name = f"rnnkit train (default: {describe(config)})"
     rows.append(row(kind, name, run_values(kind, run), seconds))
@@ -112,7 +117,9 @@ def measure(kind, root, tune):
     if tune:
         print(f"{kind}: default training done; searching", flush=True)
         started = time.perf_counter()
-        result = search(folder, print_fn=lambda line: print("  " + line, flush=True))
+        result = search(
+            folder, overrides, print_fn=lambda line: print("  " + line, flush=True)
+        )
         seconds = time.perf_counter() - started
         tuned = settings.read_toml(result.best_run / "config.toml")
         each = ", ".join(
@@ -151,8 +158,8 @@ def cpu_name():
     return platform.processor() or platform.machine()
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     load_tensorflow()
     machine = f"{cpu_name()}, {os.cpu_count()} cores"
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +167,7 @@ def main():
     with tempfile.TemporaryDirectory() as root:
         for kind in args.templates:
             tune = args.tune is None or kind in args.tune
-            rows += measure(kind, pathlib.Path(root), tune=tune)
+            rows += measure(kind, pathlib.Path(root), tune, set_overrides(args))
             # Written after each template, so a long run's results survive it.
             table = f"Machine: {machine}.\n\n" + markdown(rows)
             args.out.write_text(table)

@@ -126,3 +126,28 @@ def test_memory_tasks_prints_its_table_and_plots(tmp_path):
     assert table[0].startswith("| task | cell |") and len(table) == 2 + 6
     assert all(" ± " in row for row in table[2:])
     assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_quality_prints_the_baselines_and_the_default_model(tmp_path):
+    out = tmp_path / "quality.md"
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "quality.py"), "--out", str(out)]
+        + ["--templates", "classification", "generation", "--tune"]
+        + ["--set", "epochs=1", "--set", "units=8", "--set", "embedding_dim=4"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in out.read_text().splitlines() if line.startswith("| ")]
+    header, *rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in lines]
+    columns = ["template", "model", "accuracy", "macro_f1", "bits_per_char"]
+    assert header == [*columns, "seconds"]
+    names = {(row[0], row[1].split(" (")[0]) for row in rows}
+    assert ("classification", "TF-IDF word 1-2-grams + logistic regression") in names
+    assert ("generation", "bz2, given the training text") in names
+    trained = [row for row in rows if row[1].startswith("rnnkit train")]
+    assert [row[0] for row in trained] == ["classification", "generation"]
+    assert all("gru 8" in row[1] for row in trained)  # the --set settings
+    assert 0 < float(trained[0][2]) <= 1 and float(trained[1][4]) > 0
