@@ -2,7 +2,7 @@
 
 from rnnkit.templates.errors import UsageError
 
-TUNER_NAMES = ("random", "bayesian", "hyperband", "grid")
+TUNER_NAMES = ("random", "bayesian", "local", "hyperband", "grid")
 
 
 def parse_cells(text):

@@ -10,7 +10,7 @@ and shown in trial summaries, only when that cell type is chosen.
 from rnnkit.layers import CELL_TYPES
 from rnnkit.templates.errors import ConfigError
 
-TUNERS = ("random", "bayesian", "hyperband", "grid")
+TUNERS = ("random", "bayesian", "local", "hyperband", "grid")
 # [search] keys holding a [low, high] range, with the type of their ends.
 RANGES = {
     "units": int,

@@ -9,8 +9,9 @@ import pathlib
 from keras_tuner.engine.trial import TrialStatus
 
 from rnnkit.templates import atomic
+from rnnkit.tuning.oracles import best_trials
 from rnnkit.tuning.progress import last_error
-from rnnkit.tuning.tuners import RECORD, best_trials
+from rnnkit.tuning.tuners import RECORD
 
 
 def rows(tuner, names):

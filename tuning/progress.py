@@ -5,7 +5,7 @@ import time
 
 from keras_tuner.engine.trial import TrialStatus
 
-from rnnkit.tuning.tuners import EVERY_TRIAL
+from rnnkit.tuning.oracles import EVERY_TRIAL
 
 FINISHED = (TrialStatus.COMPLETED, TrialStatus.FAILED)
 

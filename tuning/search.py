@@ -14,7 +14,7 @@ import warnings
 from rnnkit.templates import atomic, runs, search_space, tasks, workflow
 from rnnkit.templates import config as settings
 from rnnkit.templates.errors import RnnkitError, UsageError
-from rnnkit.tuning import leaderboard, parallel, state, tuners
+from rnnkit.tuning import leaderboard, oracles, parallel, state, tuners
 from rnnkit.tuning.hypermodel import TaskHyperModel
 from rnnkit.tuning.progress import Progress, last_error
 from rnnkit.tuning.worker import TrialWorker
@@ -87,7 +87,7 @@ def _planned_trials(tuner, search):
 
 def _finished(tuner):
     if _distributed_worker():  # only the chief's oracle knows: ask it
-        trials = tuner.oracle.get_best_trials(tuners.EVERY_TRIAL)
+        trials = tuner.oracle.get_best_trials(oracles.EVERY_TRIAL)
     else:
         trials = tuner.oracle.trials.values()
     return [t for t in trials if t.status in ("COMPLETED", "FAILED")]
@@ -199,7 +199,7 @@ def tune(target, overrides=None, overwrite=False, print_fn=print, workers=1):
             f"{tuners.MAX_CONSECUTIVE_FAILURES} trials in a row failed, so the "
             f"search stopped (leaderboard: {board}). The last error: {failure}"
         )
-    best = tuners.best_trials(tuner.oracle)
+    best = oracles.best_trials(tuner.oracle)
     if not best:
         raise TuningFailed(
             f"no trial completed (leaderboard: {board}). The last error: "

@@ -1,5 +1,5 @@
-"""Keras Tuner's own tuners, with three additions: the first random or
-bayesian trial is the config's own model; trials train in a worker process
+"""Keras Tuner's own tuners, with three additions: the first trials are
+the config's own model (see `rnnkit.tuning.oracles`); trials train in a worker process
 (see `rnnkit.tuning.worker`); and every trial reports itself, as a progress
 line and a record beside Keras Tuner's `trial.json`."""
 
@@ -8,72 +8,15 @@ import time
 
 import keras_tuner
 from keras_tuner.engine.trial import TrialStatus
-from keras_tuner.oracles import BayesianOptimizationOracle, RandomSearchOracle
 from keras_tuner.src.engine.tuner_utils import SaveBestEpoch  # not public; see below
 
 from rnnkit.templates import atomic
+from rnnkit.tuning import oracles
 
 RECORD = "rnnkit_trial.json"  # in each trial folder: histories, timings, size
 IDLE_SECONDS = 0.5  # a distributed worker's pause before asking again
 # Keras Tuner fails a search after this many failed trials in a row.
 MAX_CONSECUTIVE_FAILURES = 3
-
-
-def default_values(space, **fixed):
-    """The default of every hyperparameter active under the defaults, with
-    the values in `fixed` (a cell type, say) in place of their defaults."""
-    chosen = keras_tuner.HyperParameters()
-    for hp in space.space:
-        chosen.merge([hp])
-        if chosen.is_active(hp):
-            chosen.values[hp.name] = fixed.get(hp.name, hp.default)
-    return {k: v for k, v in chosen.values.items() if chosen.is_active(k)}
-
-
-# Asks `get_best_trials` for every trial; an int32, as the chief oracle of a
-# distributed search receives it over gRPC.
-EVERY_TRIAL = 2**31 - 1
-
-
-def best_trials(oracle, count=1):
-    """The best completed trials. Keras Tuner's `get_best_trials` pads its
-    answer with unfinished and failed trials; those never count here."""
-    ranked = oracle.get_best_trials(EVERY_TRIAL)
-    return [t for t in ranked if t.status == TrialStatus.COMPLETED][:count]
-
-
-class DefaultsFirst:
-    """An oracle whose first trials are the defaults, once for each cell
-    type, the config's own cell first: the first trial is the model that
-    `rnnkit train` builds, so the leaderboard shows what the search gained
-    over it, and every cell is tried early and on equal terms, so the search
-    answers "LSTM or GRU?" whatever it draws later."""
-
-    def populate_space(self, trial_id):
-        cells = self._cells_in_order()
-        if len(self.trials) < len(cells):
-            fixed = {"cell": cells[len(self.trials)]} if cells else {}
-            return {
-                "status": TrialStatus.RUNNING,
-                "values": default_values(self.hyperparameters, **fixed),
-            }
-        return super().populate_space(trial_id)
-
-    def _cells_in_order(self):
-        # A space with no cell choice still starts with its defaults.
-        found = [hp for hp in self.hyperparameters.space if hp.name == "cell"]
-        if not found:
-            return [None]
-        default, choices = found[0].default, found[0].values
-        return [default, *(c for c in choices if c != default)]
-
-
-class RandomOracle(DefaultsFirst, RandomSearchOracle):
-    pass
-
-
-class BayesianOracle(DefaultsFirst, BayesianOptimizationOracle):
-    pass
 
 
 def best_epoch_metrics(history, objective):
@@ -203,7 +146,7 @@ class InWorker:
 
 
 class Tuner(InWorker, keras_tuner.Tuner):
-    """Random, bayesian and grid search: a Keras Tuner `Tuner` and oracle."""
+    """Random, bayesian, local and grid search: a Keras Tuner `Tuner` and oracle."""
 
 
 class Hyperband(InWorker, keras_tuner.Hyperband):
@@ -211,7 +154,7 @@ class Hyperband(InWorker, keras_tuner.Hyperband):
 
 
 def create(kind, hypermodel, objective, search, seed, **common):
-    """The tuner `kind` ("random", "bayesian", "hyperband" or "grid")."""
+    """The tuner `kind` ("random", "bayesian", "local", "hyperband" or "grid")."""
     common["max_consecutive_failed_trials"] = MAX_CONSECUTIVE_FAILURES
     if kind == "hyperband":
         return Hyperband(
@@ -222,12 +165,13 @@ def create(kind, hypermodel, objective, search, seed, **common):
             executions_per_trial=search["executions_per_trial"],
             **common,
         )
-    oracles = {
-        "random": RandomOracle,
-        "bayesian": BayesianOracle,
+    kinds = {
+        "random": oracles.RandomOracle,
+        "bayesian": oracles.BayesianOracle,
+        "local": oracles.LocalOracle,
         "grid": keras_tuner.oracles.GridSearchOracle,
     }
-    oracle = oracles[kind](
+    oracle = kinds[kind](
         objective=objective,
         max_trials=search["max_trials"],
         seed=seed,

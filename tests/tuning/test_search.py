@@ -10,8 +10,8 @@ import pytest
 import tiny_tasks
 
 from rnnkit.templates import inference, runs, tasks, workflow
+from rnnkit.tuning import oracles
 from rnnkit.tuning import search as tuning
-from rnnkit.tuning import tuners
 from rnnkit.tuning.hypermodel import TaskHyperModel
 
 
@@ -166,10 +166,12 @@ def test_hypermodel_seeds_each_execution_differently(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("tuner", ["bayesian", "hyperband"])
+@pytest.mark.parametrize("tuner", ["bayesian", "local", "hyperband"])
 def test_the_other_tuners_search_too(tmp_path, tuner):
+    # The local search's fourth trial is its first neighbour of the best.
+    trials = {"max_trials": 4} if tuner == "local" else {}
     folder = tiny_tasks.make(
-        "classification", tmp_path, search={"tuner": tuner, "epochs": 2}
+        "classification", tmp_path, search={"tuner": tuner, "epochs": 2, **trials}
     )
     lines = []
     result = tuning.tune(folder, print_fn=lines.append)
@@ -217,7 +219,7 @@ def test_a_space_without_a_cell_type_starts_with_its_defaults_once(tmp_path):
     space = keras_tuner.HyperParameters()
     space.Int("units", 4, 64, default=16)
     space.Float("learning_rate", 1e-4, 1e-2, sampling="log", default=0.005)
-    oracle = tuners.RandomOracle(
+    oracle = oracles.RandomOracle(
         objective=keras_tuner.Objective("val_loss", "min"), max_trials=4, seed=3
     )
     oracle._set_project_dir(str(tmp_path), "search")  # Keras Tuner's own setup
