@@ -10,13 +10,22 @@ and prints each layer's achieved GFLOP/s as a fraction of it.
     python benchmarks/layers.py --kinds lstm --repeats 9 --batch 32
     python benchmarks/layers.py --bidirectional    # Bidirectional(...) of each
     python benchmarks/layers.py --policy mixed_bfloat16 --units 512
+    python benchmarks/layers.py --torch /path/to/python  # PyTorch from there
+
+Where PyTorch is installed (here, or in the Python `--torch` names), a
+PyTorch column times nn.RNN / nn.GRU / nn.LSTM at the same shape, in a
+process of its own (`torch_worker.py`), interleaved with the other two.
 
 Ratios above 1.0 mean rnnkit is faster.
 """
 
 import argparse
+import importlib.util
 import os
+import pathlib
 import statistics
+import subprocess
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -61,7 +70,54 @@ def parse_args(argv=None):
         default=0,
         help="TensorFlow's inter-op thread pool size (0: TensorFlow's default)",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--torch",
+        metavar="PYTHON",
+        default="auto",
+        help="the Python that runs the PyTorch column: auto (this one, where "
+        "it has torch), none, or a path",
+    )
+    args = parser.parse_args(argv)
+    if args.torch == "auto":
+        found = importlib.util.find_spec("torch") is not None
+        args.torch = sys.executable if found else "none"
+    if args.policy != "float32":  # the worker times float32 only
+        args.torch = "none"
+    return args
+
+
+class TorchWorker:
+    """PyTorch's layer of `kind`, timed in its own process (`torch_worker.py`)
+    one phase ("train" or "infer") per request."""
+
+    def __init__(self, kind, args):
+        worker = pathlib.Path(__file__).with_name("torch_worker.py")
+        shape = dict(
+            batch=args.batch,
+            timesteps=args.timesteps,
+            features=args.features,
+            units=args.units,
+            batches=args.batches,
+            seed=args.seed,
+        )
+        command = [args.torch, str(worker), kind]
+        command += [f"--{k}={v}" for k, v in shape.items()]
+        command += ["--bidirectional"] if args.bidirectional else []
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.version = self.process.stdout.readline().strip()
+        if not self.version.startswith("ready"):
+            raise SystemExit(f"{args.torch}: the PyTorch worker did not start")
+
+    def __call__(self, phase):
+        self.process.stdin.write(phase + "\n")
+        self.process.stdin.flush()
+        return float(self.process.stdout.readline())
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait()
 
 
 def matmul_gflops(size=1024, repeats=20, dtype="float32"):
@@ -131,8 +187,10 @@ def timed(fn):
 
 
 def compare(kind, args, data):
+    """Per phase, `(rnnkit, Keras, PyTorch or None)` seconds per repetition."""
     x, y = data
     ours, theirs = build_pair(kind, args)
+    torch = TorchWorker(kind, args) if args.torch != "none" else None
     train = {
         m: (lambda m=m: m.fit(x, y, batch_size=args.batch, epochs=1, verbose=0))
         for m in (ours, theirs)
@@ -144,12 +202,20 @@ def compare(kind, args, data):
     for m in (ours, theirs):  # compile and warm up outside the timing
         train[m]()
         infer[m]()
+    if torch:
+        torch("train"), torch("infer")
     results = {"train": [], "infer": []}
     for repeat in range(args.repeats):
         order = (ours, theirs) if repeat % 2 == 0 else (theirs, ours)
         for phase, fns in (("train", train), ("infer", infer)):
+            torch_first = torch and repeat % 3 == 0
+            their = torch(phase) if torch_first else None
             seconds = {m: timed(fns[m]) for m in order}
-            results[phase].append((seconds[ours], seconds[theirs]))
+            if torch and not torch_first:
+                their = torch(phase)
+            results[phase].append((seconds[ours], seconds[theirs], their))
+    if torch:
+        torch.close()
     return results
 
 
@@ -163,11 +229,16 @@ def report(kind, args, results, peak):
         ratio = statistics.median(p[1] / p[0] for p in pairs)
         # Training does a forward and a backward pass: about 3x the FLOPs.
         phase_flops = flops * (3 if phase == "train" else 1)
-        rows.append(
+        row = (
             f"| {kind:4} | {phase:5} | {steps / ours:11,.0f} | {steps / theirs:11,.0f}"
             f" | {ratio:5.2f}x | {phase_flops / ours / 1e9:6.1f} "
             f"({phase_flops / ours / 1e9 / peak:4.0%}) |"
         )
+        if pairs[0][2] is not None:
+            torch = statistics.median(p[2] for p in pairs)
+            versus = statistics.median(p[2] / p[0] for p in pairs)
+            row += f" {steps / torch:11,.0f} | {versus:5.2f}x |"
+        rows.append(row)
     return rows
 
 
@@ -195,11 +266,17 @@ def main(argv=None):
     flags = " ".join(bf16_flags()) or "none"
     print(f"CPU: {cpuinfo('model name') or 'unknown'}; bf16 flags: {flags}")
     print(f"{compute} matmul (1024^3): {peak:.1f} GFLOP/s\n")
-    print(
+    header = (
         "| kind | phase | rnnkit steps/s | Keras steps/s | ratio | rnnkit GFLOP/s "
         "(of matmul) |"
     )
-    print("|---|---|---:|---:|---:|---:|")
+    rule = "|---|---|---:|---:|---:|---:|"
+    if args.torch != "none":
+        print(f"PyTorch column: {args.torch}, in a process of its own")
+        header += " PyTorch steps/s | rnnkit vs PyTorch |"
+        rule += "---:|---:|"
+    print(header)
+    print(rule)
     for kind in args.kinds:
         for row in report(kind, args, compare(kind, args, data), peak):
             print(row, flush=True)

@@ -1,6 +1,7 @@
 """The benchmark scripts run and print their tables (tiny sizes: what they
 measure is for people to read, not for tests to time)."""
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -151,3 +152,37 @@ def test_quality_prints_the_baselines_and_the_default_model(tmp_path):
     assert [row[0] for row in trained] == ["classification", "generation"]
     assert all("gru 8" in row[1] for row in trained)  # the --set settings
     assert 0 < float(trained[0][2]) <= 1 and float(trained[1][4]) > 0
+
+
+def python_with_torch():
+    """A Python that has PyTorch: $TORCH_PYTHON, or this one if it has it."""
+    candidates = [os.environ.get("TORCH_PYTHON"), sys.executable]
+    for python in filter(None, candidates):
+        found = subprocess.run([python, "-c", "import torch"], capture_output=True)
+        if found.returncode == 0:
+            return python
+    return None
+
+
+@pytest.mark.slow
+def test_layers_adds_a_pytorch_column_where_pytorch_is_installed():
+    python = python_with_torch()
+    if python is None:
+        pytest.skip("no Python with PyTorch (set TORCH_PYTHON to one)")
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "layers.py"), "--torch", python]
+        + ["--kinds", "gru", "--batch", "4", "--timesteps", "5", "--features"]
+        + ["3", "--units", "4", "--batches", "1", "--repeats", "2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = [line for line in result.stdout.splitlines() if line.startswith("|")]
+    assert table[0].endswith("| PyTorch steps/s | rnnkit vs PyTorch |")
+    for row in table[2:]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert len(cells) == 8
+        assert (
+            float(cells[-1].rstrip("x")) > 0 and float(cells[-2].replace(",", "")) > 0
+        )
