@@ -84,7 +84,8 @@ class LocalOracle(DefaultsFirst, RandomSearchOracle):
     Small moves keep what already works and try its neighbours, and a
     better trial becomes the next centre. A hyperparameter that only a
     newly chosen cell type has starts at its default, so that a changed
-    cell is compared on equal terms.
+    cell is compared on equal terms. Once every neighbour of the best trial
+    has been tried, trials are drawn from the whole space.
     """
 
     def populate_space(self, trial_id):
@@ -100,7 +101,9 @@ class LocalOracle(DefaultsFirst, RandomSearchOracle):
             values = self._neighbour(centre)
             if not self._duplicate(values):
                 return {"status": TrialStatus.RUNNING, "values": values}
-        return {"status": TrialStatus.STOPPED, "values": None}
+        # The best trial's neighbours are all tried: draw from the whole
+        # space (which stops the search once that is used up too).
+        return RandomSearchOracle.populate_space(self, trial_id)
 
     def _neighbour(self, centre):
         """`centre` with one or two of its hyperparameters moved."""

@@ -143,3 +143,22 @@ def test_a_reloaded_search_draws_what_it_would_have(tmp_path):
     tuners.settle_ended_trials(resumed)  # as `rnnkit tune` reloads
     drawn += [run_trial(resumed, s) for s in (0.3, 0.2)]
     assert drawn == expected
+
+
+def test_when_the_neighbours_are_used_up_the_search_goes_on_elsewhere(tmp_path):
+    """Cells {gru, lstm} by units 1..5: the best trial (gru, 3) has four
+    untried neighbours, and the space holds ten settings in all."""
+    space = keras_tuner.HyperParameters()
+    space.Choice("cell", ["gru", "lstm"], default="gru")
+    space.Int("units", 1, 5, default=3)
+    oracle = oracles.LocalOracle(
+        objective=keras_tuner.Objective("val_accuracy", "max"), max_trials=20, seed=1
+    )
+    oracle._set_project_dir(str(tmp_path), "search")
+    oracle.update_space(space)
+    tried = [run_trial(oracle, score) for score in (0.9, 0.1)]
+    tried += [run_trial(oracle, 0.1) for _ in range(6)]
+    settings = {(t["cell"], t["units"]) for t in tried}
+    assert len(settings) == 8  # all different, and none stopped the search
+    neighbours = {("gru", 2), ("gru", 4), ("lstm", 2), ("lstm", 4)}
+    assert neighbours <= settings
