@@ -103,12 +103,17 @@ class TorchWorker:
         command = [args.torch, str(worker), kind]
         command += [f"--{k}={v}" for k, v in shape.items()]
         command += ["--bidirectional"] if args.bidirectional else []
-        self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        self.version = self.process.stdout.readline().strip()
-        if not self.version.startswith("ready"):
-            raise SystemExit(f"{args.torch}: the PyTorch worker did not start")
+        try:
+            self.process = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            )
+        except OSError as error:
+            raise SystemExit(f"--torch {args.torch}: {error.strerror}") from None
+        if not self.process.stdout.readline().startswith("ready"):
+            raise SystemExit(
+                f"--torch {args.torch}: the PyTorch worker did not start (is "
+                f"torch installed there?)"
+            )
 
     def __call__(self, phase):
         self.process.stdin.write(phase + "\n")

@@ -14,7 +14,10 @@ import argparse
 import sys
 import time
 
-import torch
+try:
+    import torch
+except ImportError as error:
+    raise SystemExit(f"{sys.executable}: {error}") from None
 
 MODULES = {
     "rnn": lambda d, h, bi: torch.nn.RNN(d, h, batch_first=True, bidirectional=bi),
