@@ -75,7 +75,7 @@ def parse_args(argv=None):
         metavar="PYTHON",
         default="auto",
         help="the Python that runs the PyTorch column: auto (this one, where "
-        "it has torch), none, or a path",
+        "it has torch), none, or a path; float32 policy only",
     )
     args = parser.parse_args(argv)
     if args.torch == "auto":

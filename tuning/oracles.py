@@ -70,9 +70,9 @@ class BayesianOracle(DefaultsFirst, BayesianOptimizationOracle):
     pass
 
 
-class LocalOracle(DefaultsFirst, RandomSearchOracle):
-    """A local search: after the defaults with each cell type, every trial
-    is the best completed trial so far with one or two of its
+class NeighbourOracle(RandomSearchOracle):
+    """A local search: every trial is the best completed trial so far (the
+    defaults, before any has finished) with one or two of its
     hyperparameters moved one step on their own scale.
 
     A step doubles or halves a log-scaled number (units, the learning rate),
@@ -89,8 +89,6 @@ class LocalOracle(DefaultsFirst, RandomSearchOracle):
     """
 
     def populate_space(self, trial_id):
-        if len(self.trials) < len(self._cells_in_order()):
-            return super().populate_space(trial_id)  # the defaults
         best = best_trials(self)
         centre = (
             best[0].hyperparameters.values
@@ -103,7 +101,7 @@ class LocalOracle(DefaultsFirst, RandomSearchOracle):
                 return {"status": TrialStatus.RUNNING, "values": values}
         # The best trial's neighbours are all tried: draw from the whole
         # space (which stops the search once that is used up too).
-        return RandomSearchOracle.populate_space(self, trial_id)
+        return super().populate_space(trial_id)
 
     def _neighbour(self, centre):
         """`centre` with one or two of its hyperparameters moved."""
@@ -134,6 +132,11 @@ class LocalOracle(DefaultsFirst, RandomSearchOracle):
         rng = random.Random(f"{self.seed} {self._seed_state}")
         self._seed_state += 1
         return rng
+
+
+class LocalOracle(DefaultsFirst, NeighbourOracle):
+    """The templates' default: the defaults with each cell type, then the
+    neighbours of the best trial (`NeighbourOracle`)."""
 
 
 def one_step(hp, value, rng):

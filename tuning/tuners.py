@@ -1,7 +1,7 @@
 """Keras Tuner's own tuners, with three additions: the first trials are
-the config's own model (see `rnnkit.tuning.oracles`); trials train in a worker process
-(see `rnnkit.tuning.worker`); and every trial reports itself, as a progress
-line and a record beside Keras Tuner's `trial.json`."""
+the config's own model (see `rnnkit.tuning.oracles`); trials train in a
+worker process (see `rnnkit.tuning.worker`); and every trial reports itself,
+as a progress line and a record beside Keras Tuner's `trial.json`."""
 
 import pathlib
 import time
