@@ -17,8 +17,9 @@ every strategy (up to rounding).
 
 A worker that dies is noticed by TensorFlow's coordination service: the
 others' collectives fail with `UnavailableError` within seconds, which
-`Placement.watch` turns into one line. Every worker resumes from its own
-`BackupAndRestore` folder when the same command is run again on each.
+`Placement.watch` turns into one line. When the same command is run
+again on each, the workers resume together from the latest epoch that all
+of them backed up (`rnnkit.templates.backups`).
 """
 
 import contextlib

@@ -12,7 +12,7 @@ import warnings
 
 import keras
 
-from rnnkit.templates import distribute, streaming
+from rnnkit.templates import backups, distribute, streaming
 from rnnkit.templates.errors import TrainingDiverged
 
 HISTORY_CSV = "history.csv"
@@ -51,8 +51,10 @@ def callbacks(config, run_dir, monitor, mode):
         ),
         # Resumes an interrupted run at the epoch it reached; the CSV log is
         # appended to, so it holds every epoch across interruptions.
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        keras.callbacks.CSVLogger(str(run_dir / HISTORY_CSV), append=True),
+        backups.RunBackup(
+            run_dir / "backup",
+            keras.callbacks.CSVLogger(str(run_dir / HISTORY_CSV), append=True),
+        ),
         keras.callbacks.TensorBoard(str(run_dir / "logs")),
     ]
 

@@ -14,7 +14,6 @@ from distribute_support import (
     one_error,
     run,
     tiny_task,
-    wait_for,
 )
 
 
@@ -49,35 +48,72 @@ def test_two_workers_train_and_the_chiefs_run_exports_and_predicts(tmp_path):
     assert len(labels) == 2 and set(labels) <= {"cooking", "space", "sports"}
 
 
+DIE_AFTER_THE_SECOND_BACKUP = """
+
+import json as _json  # noqa: E402
+import os as _os  # noqa: E402
+import pathlib as _pathlib  # noqa: E402
+import signal as _signal  # noqa: E402
+import time as _time  # noqa: E402
+
+import keras as _keras  # noqa: E402
+
+
+class _Die(_keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        worker = _json.loads(_os.environ["TF_CONFIG"])["task"]["index"]
+        chiefs_backup = _os.environ.get("DIE_ONCE_THERE_IS")
+        if epoch == 1 and worker == 1 and chiefs_backup:
+            while not _pathlib.Path(chiefs_backup).exists():
+                _time.sleep(0.1)
+            _os.kill(_os.getpid(), _signal.SIGKILL)
+
+
+def training_callbacks(config):
+    return [_Die()]
+"""
+
+
 @pytest.mark.slow
 def test_a_dead_worker_stops_the_other_and_both_resume(tmp_path):
+    """Worker 1 dies once both workers have backed up the second epoch.
+    Had it died a moment sooner, while saving (the workers read the
+    weights together, then each writes its own file), the chief alone
+    would have that backup: this is made so here by deleting worker 1's.
+    The resumed workers agree to start from the first epoch's backup (with
+    Keras's BackupAndRestore they resumed an epoch apart, and failed)."""
     task = tiny_task("classification", tmp_path)
+    with open(task / "task.py", "a") as file:
+        file.write(DIE_AFTER_THE_SECOND_BACKUP)
     # No early stopping: every one of the epochs runs.
     args = [str(task), "--run-id", "resumed", "--epochs", "4", "--set", "patience=99"]
     run_folder = task / "runs" / "resumed"
-    with cluster(args, tmp_path) as workers:
-        wait_for(lambda: len(epochs_logged(run_folder)) >= 2, 240, "second epoch")
-        workers.kill(1)
-        chief, _ = workers.results(timeout=120)
+    die = {"DIE_ONCE_THERE_IS": str(run_folder / "backup" / "epoch-2.weights.h5")}
+    with cluster(args, tmp_path, env=die) as workers:
+        chief, other = workers.results(timeout=240)
+    assert other.returncode == -9
     line = one_error(chief, 5, "--strategy multi-worker", "worker 0 of 2")
     assert line.endswith(
         "restart every worker with the same command to resume from the last epoch"
     )
-    done = epochs_logged(run_folder)
-    assert 2 <= len(done) < 4
+    assert epochs_logged(run_folder) == [0, 1]
     assert not (run_folder / "model.keras").exists()
-    # Each worker kept its backup; the other's outside the chief's run.
-    assert (run_folder / "backup").is_dir()
-    assert (task / "runs-worker-1" / "resumed" / "backup").is_dir()
+    # Each kept its last two backups; the other's outside the chief's run.
+    backups = ["epoch-1.weights.h5", "epoch-2.weights.h5"]
+    assert sorted(p.name for p in (run_folder / "backup").iterdir()) == backups
+    other_backup = task / "runs-worker-1" / "resumed" / "backup"
+    assert sorted(p.name for p in other_backup.iterdir()) == backups
+    (other_backup / "epoch-2.weights.h5").unlink()
 
     with cluster(args, tmp_path) as workers:
         chief, other = workers.results()
     assert chief.returncode == 0, chief.stderr
     assert other.returncode == 0, other.stderr
-    # Resumed after the last finished epoch; each epoch is logged once.
-    assert f"Epoch {len(done) + 1}/4" in chief.stdout.splitlines()[0]
+    # Both resumed after the first epoch; each epoch is logged once.
+    assert "Epoch 2/4" in chief.stdout.splitlines()[0]
     assert epochs_logged(run_folder) == list(range(4))
     assert (run_folder / "model.keras").is_file()
+    assert not (run_folder / "backup").exists()
 
 
 HANG_IN_THE_SECOND_EPOCH = """
