@@ -86,7 +86,17 @@ class NeighbourOracle(RandomSearchOracle):
     newly chosen cell type has starts at its default, so that a changed
     cell is compared on equal terms. Once every neighbour of the best trial
     has been tried, trials are drawn from the whole space.
+
+    The first moves from every centre are the steps of the hyperparameters
+    in `FIRST`, one at a time, up before down; the others move at random.
     """
+
+    # The learning rate matters most: in Greff et al., "LSTM: A Search
+    # Space Odyssey" (2017), it explained most of the variance of LSTM
+    # results on each of their tasks, far ahead of the network's size.
+    # (On the classification template's data, one setting at a time, only
+    # doubling it beat the default.)
+    FIRST = ("learning_rate",)
 
     def populate_space(self, trial_id):
         best = best_trials(self)
@@ -95,6 +105,9 @@ class NeighbourOracle(RandomSearchOracle):
             if best
             else default_values(self.hyperparameters)  # none has finished yet
         )
+        for values in self._first_moves(centre):
+            if not self._duplicate(values):
+                return {"status": TrialStatus.RUNNING, "values": values}
         for _ in range(self._max_collisions):
             values = self._neighbour(centre)
             if not self._duplicate(values):
@@ -102,6 +115,12 @@ class NeighbourOracle(RandomSearchOracle):
         # The best trial's neighbours are all tried: draw from the whole
         # space (which stops the search once that is used up too).
         return super().populate_space(trial_id)
+
+    def _first_moves(self, centre):
+        for hp in self.hyperparameters.space:
+            if hp.name in self.FIRST and hp.name in centre:
+                for value in steps(hp, centre[hp.name]):
+                    yield self._moved(centre, {hp.name: value})
 
     def _neighbour(self, centre):
         """`centre` with one or two of its hyperparameters moved."""
@@ -112,16 +131,21 @@ class NeighbourOracle(RandomSearchOracle):
             if hp.name in centre and not isinstance(hp, Fixed)
         ]
         moved = rng.sample(free, min(rng.choice((1, 2)), len(free)))
+        by_name = {hp.name: hp for hp in self.hyperparameters.space}
+        return self._moved(
+            centre, {name: one_step(by_name[name], centre[name], rng) for name in moved}
+        )
+
+    def _moved(self, centre, moves):
+        """`centre` with the values of `moves`, and every hyperparameter
+        that becomes active (a new cell's own options) at its default."""
         chosen = keras_tuner.HyperParameters()
         for hp in self.hyperparameters.space:
             chosen.merge([hp])
-            if not chosen.is_active(hp):
-                continue
-            if hp.name in moved:
-                value = one_step(hp, centre[hp.name], rng)
-            else:
-                value = centre.get(hp.name, hp.default)
-            chosen.values[hp.name] = value
+            if chosen.is_active(hp):
+                chosen.values[hp.name] = moves.get(
+                    hp.name, centre.get(hp.name, hp.default)
+                )
         return {k: v for k, v in chosen.values.items() if chosen.is_active(k)}
 
     def _next_random(self):
@@ -142,11 +166,17 @@ class LocalOracle(DefaultsFirst, NeighbourOracle):
 def one_step(hp, value, rng):
     """A neighbour of `value` on `hp`'s scale, inside its range (`value`
     itself where the range holds nothing else)."""
+    neighbours = steps(hp, value)
+    return rng.choice(neighbours) if neighbours else value
+
+
+def steps(hp, value):
+    """The values one step from `value` on `hp`'s scale and inside its
+    range, the step up first."""
     if isinstance(hp, Boolean):
-        return not value
+        return [not value]
     if isinstance(hp, Choice):
-        others = [v for v in hp.values if v != value]
-        return rng.choice(others) if others else value
+        return [v for v in hp.values if v != value]
     if hp.sampling == "log":
         factor = hp.step if hp.step and hp.step > 1 else 2
         candidates = [value * factor, value / factor]
@@ -154,9 +184,8 @@ def one_step(hp, value, rng):
         step = hp.step or (hp.max_value - hp.min_value) / 10
         candidates = [value + step, value - step]
     kind = int if isinstance(hp, Int) else float
-    inside = [
+    return [
         kind(round(c, 10))  # 0.3 + 0.1 is 0.4, not 0.4000000000000001
         for c in candidates
         if hp.min_value - 1e-12 <= c <= hp.max_value + 1e-12
     ]
-    return rng.choice(inside) if inside else value

@@ -157,3 +157,24 @@ def test_when_the_neighbours_are_used_up_the_search_goes_on_elsewhere(tmp_path):
     assert len(settings) == 8  # all different, and none stopped the search
     neighbours = {("gru", 2), ("gru", 4), ("lstm", 2), ("lstm", 4)}
     assert neighbours <= settings
+
+
+def test_the_learning_rate_moves_first_from_every_new_centre(tmp_path):
+    oracle = make_oracle(tmp_path)
+    defaults = [run_trial(oracle, score) for score in (0.5, 0.4, 0.3)]
+    up = run_trial(oracle, 0.6)  # better: the next centre
+    assert changed(defaults[0], up) == {"learning_rate"}
+    assert up["learning_rate"] == 0.006
+    # 0.012 lies outside [0.001, 0.01] and 0.003 is the first trial's: the
+    # other settings move now.
+    after = run_trial(oracle, 0.1)
+    assert "learning_rate" not in changed(up, after)
+
+
+def test_the_learning_rate_goes_up_then_down(tmp_path):
+    oracle = make_oracle(tmp_path)
+    defaults = [run_trial(oracle, score) for score in (0.5, 0.4, 0.3)]
+    up, down = run_trial(oracle, 0.1), run_trial(oracle, 0.1)
+    assert changed(defaults[0], up) == changed(defaults[0], down) == {"learning_rate"}
+    assert (up["learning_rate"], down["learning_rate"]) == (0.006, 0.0015)
+    assert changed(defaults[0], run_trial(oracle, 0.1)) != {"learning_rate"}
