@@ -139,14 +139,7 @@ class NeighbourOracle(RandomSearchOracle):
     def _moved(self, centre, moves):
         """`centre` with the values of `moves`, and every hyperparameter
         that becomes active (a new cell's own options) at its default."""
-        chosen = keras_tuner.HyperParameters()
-        for hp in self.hyperparameters.space:
-            chosen.merge([hp])
-            if chosen.is_active(hp):
-                chosen.values[hp.name] = moves.get(
-                    hp.name, centre.get(hp.name, hp.default)
-                )
-        return {k: v for k, v in chosen.values.items() if chosen.is_active(k)}
+        return default_values(self.hyperparameters, **{**centre, **moves})
 
     def _next_random(self):
         # Keras Tuner saves `_seed_state` with the oracle, so a resumed
