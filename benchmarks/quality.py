@@ -57,7 +57,7 @@ def parse_args(argv=None):
         type=pathlib.Path,
         default=pathlib.Path("benchmarks/results/quality.md"),
     )
-    add_set_option(parser, "every template's", "epochs=1 (a quick look)")
+    add_set_option(parser, "template's", "epochs=1 (every template; a quick look)")
     return parser.parse_args(argv)
 
 
