@@ -45,7 +45,13 @@ UNROLL_STEPS = 4
 
 
 def fused_recurrence(
-    cell, projected, initial_states, mask_tm=None, training=True, need_sequence=True
+    cell,
+    projected,
+    initial_states,
+    mask_tm=None,
+    training=True,
+    need_sequence=True,
+    project=None,
 ):
     """Runs `cell` over the time-major `projected` inputs.
 
@@ -58,6 +64,9 @@ def fused_recurrence(
             and saves the step's local derivatives; with False, it saves
             nothing.
         need_sequence: Whether to return the state sequence in inference.
+        project: Inference only: a function from one step's raw inputs
+            `(batch, features)` to their projection. `projected` then holds
+            the raw inputs, each projected inside the loop.
 
     Returns:
         `(sequence, final_states)`: the first state at every step,
@@ -70,9 +79,11 @@ def fused_recurrence(
     if not training:
         loop = _Loop(cell, kernel, bias, mask_tm)
         sequence, _, final_states = loop.forward(
-            projected, initial_states, save=False, record=need_sequence
+            projected, initial_states, save=False, record=need_sequence, project=project
         )
         return sequence, final_states
+    if project is not None:
+        raise ValueError("Projecting inside the loop is for inference only.")
     has_bias = bias is not None
     sequence, *final_states = _differentiable(cell, mask_tm, has_bias)(
         projected, kernel, bias if has_bias else ops.zeros((1,)), *initial_states
@@ -159,9 +170,10 @@ class _Loop:
     def unstack(self, sequence, time_steps):
         return _tensor_array(sequence[0], time_steps).unstack(sequence)
 
-    def forward(self, projected, initial_states, save=True, record=True):
+    def forward(self, projected, initial_states, save=True, record=True, project=None):
         """Runs the recurrence; `save` keeps what backward needs, `record`
-        keeps the state sequence (always kept when saving)."""
+        keeps the state sequence (always kept when saving), and `project`,
+        if given, projects each step's raw inputs."""
         cell = self.cell
         record = record or save
         save = save and cell.fused_saved_blocks > 0
@@ -179,7 +191,10 @@ class _Loop:
             recurrent = ops.matmul(states[0], self.kernel)  # (batch, gates * units)
             if self.bias is not None:
                 recurrent = recurrent + self.bias
-            new_states, saved = cell.fused_forward(input_ta.read(t), recurrent, states)
+            projected_t = input_ta.read(t)
+            if project is not None:
+                projected_t = project(projected_t)
+            new_states, saved = cell.fused_forward(projected_t, recurrent, states)
             m = self.read_mask(mask_ta, t)
             if m is not None:
                 new_states = [ops.where(m, n, o) for n, o in zip(new_states, states)]

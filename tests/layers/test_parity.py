@@ -15,6 +15,7 @@ from conftest import (
 )
 
 from rnnkit import layers as rnnkit_layers
+from rnnkit.layers.fused_loop import STEP_PROJECTION_MIN_BATCH
 
 ATOL = 1e-5
 
@@ -86,6 +87,35 @@ def test_long_sequence_runs_in_chunks_and_matches_keras(kind, variant):
         outputs_and_gradients(ours, x, mask, training=True),
         outputs_and_gradients(theirs, x, mask, training=True),
     )
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "mask"])
+@pytest.mark.parametrize("options", LOOP_OPTIONS, ids=lambda o: "-".join(o) or "plain")
+@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
+def test_inference_on_a_large_batch_projects_in_the_loop_and_matches_keras(
+    kind, variant, options, masked, monkeypatch
+):
+    # From STEP_PROJECTION_MIN_BATCH rows on, inference projects each step's
+    # inputs inside the fused loop rather than all of them first.
+    shape = (STEP_PROJECTION_MIN_BATCH, 9, 5)
+    theirs, ours = keras_and_rnnkit(
+        kind, return_state=True, inputs_shape=shape, **variant, **options
+    )
+    projections = []
+    step_projection = ours.cell.step_projection
+
+    def counted(dtype):
+        projections.append(dtype)
+        return step_projection(dtype)
+
+    monkeypatch.setattr(ours.cell, "step_projection", counted)
+    x = random_inputs(*shape)
+    mask = mixed_mask(*shape[:2]) if masked else None
+    assert_same(
+        outputs_and_gradients(ours, x, mask),
+        outputs_and_gradients(theirs, x, mask),
+    )
+    assert len(projections) == (1 if ours.cell.fusable() else 0)
 
 
 @pytest.mark.parametrize("training", [True, False], ids=["fused-bptt", "autodiff"])
@@ -306,15 +336,16 @@ def test_cells_match_keras_cells_step_by_step(kind, variant):
     )
 
 
+@pytest.mark.parametrize("batch", [4, STEP_PROJECTION_MIN_BATCH])
 @pytest.mark.parametrize("training", [True, False], ids=["fused-bptt", "autodiff"])
 @pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
-def test_mixed_bfloat16_is_as_close_to_float32_as_keras(kind, variant, training):
+def test_mixed_bfloat16_is_as_close_to_float32_as_keras(kind, variant, training, batch):
     """Under Keras's `mixed_bfloat16` policy the layers compute in bfloat16
     and keep float32 weights, as Keras's do. Over 40 steps with a mask,
     their outputs and gradients stay within 2**-5 of the float32 numbers
     (relative to the largest of them), as Keras's do: bfloat16 keeps 8
     bits, and the worst error of either library here is about 2%."""
-    shape = (4, 40, 5)
+    shape = (batch, 40, 5)
     options = {"units": 8, "inputs_shape": shape, "return_sequences": True}
     theirs, ours = keras_and_rnnkit(kind, dtype="mixed_bfloat16", **options, **variant)
     exact, _ = keras_and_rnnkit(kind, **options, **variant)  # float32, same weights
