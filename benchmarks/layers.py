@@ -4,7 +4,10 @@ Each repetition times rnnkit and Keras back to back (A/B, then B/A on the
 next repetition, so neither always runs second) and the script reports the
 median of the per-repetition ratios, which is robust on a shared, noisy
 machine. It also measures this machine's float32 matmul rate in the same run
-and prints each layer's achieved GFLOP/s as a fraction of it.
+and prints each layer's achieved GFLOP/s as a fraction of it. Three phases:
+"train" is `model.fit`, "infer" is `model.predict`, and "call" is the model
+called in a `tf.function`, batch by batch, as a SavedModel's serving
+signature runs it, without `predict`'s per-call set-up.
 
     python benchmarks/layers.py                   # B=64, T=100, D=64, H=128
     python benchmarks/layers.py --kinds lstm --repeats 9 --batch 32
@@ -191,6 +194,14 @@ def timed(fn):
     return time.perf_counter() - start
 
 
+def traced_calls(model, x, batch):
+    """Inference as a serving signature or a custom loop runs it: the model
+    called in a `tf.function`, batch by batch, without `predict`'s set-up."""
+    batches = [tf.constant(x[i : i + batch]) for i in range(0, len(x), batch)]
+    forward = tf.function(lambda inputs: model(inputs, training=False))
+    return lambda: [forward(inputs).numpy() for inputs in batches]
+
+
 def compare(kind, args, data):
     """Per phase, `(rnnkit, Keras, PyTorch or None)` seconds per repetition."""
     x, y = data
@@ -204,19 +215,22 @@ def compare(kind, args, data):
         m: (lambda m=m: m.predict(x, batch_size=args.batch, verbose=0))
         for m in (ours, theirs)
     }
-    for m in (ours, theirs):  # compile and warm up outside the timing
-        train[m]()
-        infer[m]()
+    call = {m: traced_calls(m, x, args.batch) for m in (ours, theirs)}
+    phases = {"train": train, "infer": infer, "call": call}
+    for fns in phases.values():  # compile and warm up outside the timing
+        for m in (ours, theirs):
+            fns[m]()
     if torch:
         torch("train"), torch("infer")
-    results = {"train": [], "infer": []}
+    results = {phase: [] for phase in phases}
     for repeat in range(args.repeats):
         order = (ours, theirs) if repeat % 2 == 0 else (theirs, ours)
-        for phase, fns in (("train", train), ("infer", infer)):
-            torch_first = torch and repeat % 3 == 0
+        for phase, fns in phases.items():
+            timed_too = torch and phase in ("train", "infer")
+            torch_first = timed_too and repeat % 3 == 0
             their = torch(phase) if torch_first else None
             seconds = {m: timed(fns[m]) for m in order}
-            if torch and not torch_first:
+            if timed_too and not torch_first:
                 their = torch(phase)
             results[phase].append((seconds[ours], seconds[theirs], their))
     if torch:
@@ -243,6 +257,8 @@ def report(kind, args, results, peak):
             torch = statistics.median(p[2] for p in pairs)
             versus = statistics.median(p[2] / p[0] for p in pairs)
             row += f" {steps / torch:11,.0f} | {versus:5.2f}x |"
+        elif args.torch != "none":
+            row += " | |"  # PyTorch times fit-like training and inference only
         rows.append(row)
     return rows
 

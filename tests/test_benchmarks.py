@@ -183,6 +183,9 @@ def test_layers_adds_a_pytorch_column_where_pytorch_is_installed():
     for row in table[2:]:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert len(cells) == 8
+        if cells[1] == "call":  # PyTorch times fit and predict's phases only
+            assert cells[-2:] == ["", ""]
+            continue
         assert (
             float(cells[-1].rstrip("x")) > 0 and float(cells[-2].replace(",", "")) > 0
         )
