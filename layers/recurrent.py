@@ -21,6 +21,9 @@ class Recurrent(keras.layers.Layer):
     The cell's weights are shared by every time step. Before the loop the
     inputs of all steps are projected at once (`W_xu u_t + b` as one large
     matmul); inside it, only the recurrent term and the gate math run.
+    Inference on a batch of `STEP_PROJECTION_MIN_BATCH` rows or more
+    projects each step inside the loop instead, off the state's critical
+    path (`rnnkit.layers.fused_loop`).
 
     Subclasses document the arguments; see `LSTM`.
     """
