@@ -11,7 +11,8 @@ class GRU(Recurrent):
     Runs `GRUCell` over a sequence of inputs `u_1 ... u_T`, starting from the
     initial condition `x_0 = h_0`, with the same weights at every step. The
     inputs of all steps are projected in one large matmul before the time
-    loop, which then runs only the recurrent matmul and the gate math. With
+    loop, which then runs only the recurrent matmul and the gate math
+    (inference on 32 rows or more projects each step inside the loop). With
     no cell state and three weight blocks to the LSTM's four, a GRU has
     about 3/4 of the LSTM's parameters.
 

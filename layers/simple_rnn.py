@@ -11,7 +11,8 @@ class SimpleRNN(Recurrent):
     Runs `SimpleRNNCell` over a sequence of inputs `u_1 ... u_T`, starting
     from the initial condition `x_0`, with the same weights at every step.
     The inputs of all steps are projected in one large matmul before the time
-    loop, which then runs only `W_xx x_{t-1}` and `f`. Its gradients through
+    loop, which then runs only `W_xx x_{t-1}` and `f` (inference on 32 rows
+    or more projects each step inside the loop). Its gradients through
     time are repeated products with `W_xx`, so on long sequences they explode
     or vanish; compare it with `GRU` and `LSTM`.
 
