@@ -212,14 +212,14 @@ class RecurrentCell(keras.layers.Layer):
 
     def step_projection(self, dtype):
         """`u_t -> W_xu u_t + b` for one step's `(batch, features)`, with the
-        weights read once, here, so a loop can call it at every step without
-        reading variables. Without dropout or layer normalisation only."""
+        kernel and bias read once, here, so a loop can call it at every step
+        without reading them again: `project_inputs` without dropout."""
         kernel = ops.cast(self.kernel, dtype)
         bias = self.input_bias()
         bias = None if bias is None else ops.cast(bias, dtype)
 
         def project(inputs):
-            projected = ops.matmul(inputs, kernel)
+            projected = self.normalize_inputs(ops.matmul(inputs, kernel))
             return projected if bias is None else projected + bias
 
         return project
