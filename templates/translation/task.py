@@ -373,6 +373,11 @@ class Seq2Seq(keras.Model):
             self.query_map = keras.layers.Dense(decoder_units, use_bias=False)
             self.key_map = keras.layers.Dense(decoder_units, use_bias=False)
         self.dropout = keras.layers.Dropout(dropout)
+        # The decoder's state and the attention's context, normalised together
+        # before `combine`: without it the model predicted little but the most
+        # frequent word for four epochs of the bundled corpus, with it the
+        # token accuracy rose from the first (README, "Quality").
+        self.norm = keras.layers.LayerNormalization()
         self.combine = keras.layers.Dense(decoder_units, activation="tanh")
         self.head = keras.layers.Dense(len(self.target))
 
@@ -417,7 +422,7 @@ class Seq2Seq(keras.Model):
                 training=training,
             )
             y = keras.ops.concatenate([y, context], -1)
-        y = self.combine(self.dropout(y, training=training))
+        y = self.combine(self.dropout(self.norm(y), training=training))
         return self.head(y), new_states, weights
 
     def build(self, inputs_shape):
