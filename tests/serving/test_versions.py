@@ -58,7 +58,9 @@ def test_a_new_version_is_swapped_in_while_clients_send(exports, tmp_path):
         time.sleep(0.5)
         copy_version(exports["b"], model / "2")  # file by file, as `cp -r`
         wait_for(lambda: server.get()[1]["model_version_status"][0]["version"] == "2")
-        time.sleep(0.5)
+        # every client has had an answer from version 2; a fixed sleep was too
+        # short for a slow client on a loaded machine
+        wait_for(lambda: all(s and s[-1][1] != answer_a[1] for s in answers))
         stop.set()
         for thread in threads:
             thread.join()

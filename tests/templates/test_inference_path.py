@@ -21,11 +21,11 @@ PAIRS = "the cat .\tdie Katze .\na dog !\tein Hund !\nthe mat\tdie Matte\n" * 6
 HEADS = {
     "generation": (
         "return self.head(x), new_states",
-        "return self.head(self.norm(x)), new_states",
+        "return self.head(self.head_norm(x)), new_states",
     ),
     "translation": (
         "return self.head(y), new_states, weights",
-        "return self.head(self.norm(y)), new_states, weights",
+        "return self.head(self.head_norm(y)), new_states, weights",
     ),
 }
 LAYER_NAMES = {
@@ -52,7 +52,7 @@ def task_copy(root, kind, edited):
         edit(
             folder / "task.py",
             head,
-            f"{head}\n        self.norm = keras.layers.LayerNormalization()",
+            f"{head}\n        self.head_norm = keras.layers.LayerNormalization()",
         )
         edit(folder / "task.py", *HEADS[kind])
     return folder
@@ -82,7 +82,7 @@ def softmax(logits):
 @pytest.mark.parametrize("edited", [False, True], ids=["shipped", "edited"])
 def test_generation_steps_give_the_teacher_forced_probabilities(tmp_path, edited):
     task, _, model = built(tmp_path, "generation", edited)
-    assert hasattr(model, "norm") is edited
+    assert hasattr(model, "head_norm") is edited
     generator = TextGenerator(model.encoder, model.forward)
     ids = generator.token_ids(tf.constant(["the cat sat", "a dog!", ""]))
     teacher_forced = softmax(model(ids))
@@ -99,7 +99,7 @@ def test_generation_steps_give_the_teacher_forced_probabilities(tmp_path, edited
 @pytest.mark.parametrize("edited", [False, True], ids=["shipped", "edited"])
 def test_translation_steps_give_the_teacher_forced_probabilities(tmp_path, edited):
     task, config, model = built(tmp_path, "translation", edited)
-    assert hasattr(model, "norm") is edited
+    assert hasattr(model, "head_norm") is edited
     translator = task.module.translator(model, config)
     source_ids = translator.source_ids(tf.constant(["the cat .", "a dog !", ""]))
     targets = model.target(tf.constant(["die Katze .", "ein Hund", "Matte"]))
