@@ -2,6 +2,9 @@
 
 from rnnkit.templates.errors import UsageError
 
+# search_space.TUNERS, spelled out here because importing search_space
+# imports Keras, and argument errors and --help must not wait for it; a test
+# keeps the two equal.
 TUNER_NAMES = ("random", "bayesian", "local", "hyperband", "grid")
 
 

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import tiny_tasks
 
+from rnnkit.cli_tuning import TUNER_NAMES
 from rnnkit.templates import inference, runs, tasks, workflow
+from rnnkit.templates.search_space import TUNERS
 from rnnkit.tuning import oracles
 from rnnkit.tuning import search as tuning
 from rnnkit.tuning.hypermodel import TaskHyperModel
@@ -229,3 +231,7 @@ def test_a_space_without_a_cell_type_starts_with_its_defaults_once(tmp_path):
     assert first.hyperparameters.values == {"units": 16, "learning_rate": 0.005}
     assert second.hyperparameters.values != first.hyperparameters.values
     assert set(second.hyperparameters.values) == {"units", "learning_rate"}
+
+
+def test_the_command_line_offers_exactly_the_search_spaces_tuners():
+    assert TUNER_NAMES == TUNERS
