@@ -16,6 +16,7 @@ from conftest import (
 
 from rnnkit import layers as rnnkit_layers
 from rnnkit.layers import CELL_TYPES
+from rnnkit.layers.bptt import fused_recurrence
 
 ATOL = 1e-5
 SHAPE = (3, 6, 5)
@@ -205,6 +206,18 @@ def test_fused_bptt_gradients_equal_autodiff_over_four_chunks(kind, go_backwards
         outputs_and_gradients(layer, x, mask, training=True),
         outputs_and_gradients(layer, x, mask, training=False),
     )
+
+
+def test_projecting_inside_the_loop_is_refused_in_training():
+    # The hand-written BPTT differentiates through projected inputs only; a
+    # projection inside the loop would have no gradient, so it is refused.
+    layer = built(rnnkit_layers.get_layer("gru", 4))
+    x = tf.transpose(random_inputs(*SHAPE), (1, 0, 2))
+    states = [tf.zeros((SHAPE[0], 4))]
+    with pytest.raises(
+        ValueError, match="Projecting inside the loop is for inference only"
+    ):
+        fused_recurrence(layer.cell, x, states, training=True, project=lambda u: u)
 
 
 # gate_activations -----------------------------------------------------------
