@@ -9,6 +9,8 @@ import keras
 import numpy as np
 import pytest
 
+from rnnkit.layers.fused_loop import STEP_PROJECTION_MIN_BATCH
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 MODULES = [
     "rnnkit.layers.simple_rnn_cell",
@@ -48,3 +50,17 @@ def test_readme_python_example_runs():
     assert blocks
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})
+
+
+def test_the_docs_name_the_step_projection_threshold():
+    # The README and the layers' docstrings spell the threshold out as a
+    # number; this keeps them in step with the constant the loop uses.
+    texts = {"README.md": (ROOT / "README.md").read_text()}
+    for name in ("simple_rnn", "gru", "lstm"):
+        module = importlib.import_module(f"rnnkit.layers.{name}")
+        texts[name] = pathlib.Path(module.__file__).read_text()
+    for where, text in texts.items():
+        # the docstrings fold lines, so "32 rows" may span a line break
+        found = re.findall(r"(\d+)\s+rows\s+or\s+more", text)
+        assert found, f"{where} no longer names the threshold"
+        assert set(found) == {str(STEP_PROJECTION_MIN_BATCH)}, where
