@@ -377,7 +377,7 @@ class Seq2Seq(keras.Model):
         # before `combine`: without it the model predicted little but the most
         # frequent word for four epochs of the bundled corpus, with it the
         # token accuracy rose from the first (README, "Quality").
-        self.norm = keras.layers.LayerNormalization()
+        self.combine_norm = keras.layers.LayerNormalization()
         self.combine = keras.layers.Dense(decoder_units, activation="tanh")
         self.head = keras.layers.Dense(len(self.target))
 
@@ -422,7 +422,7 @@ class Seq2Seq(keras.Model):
                 training=training,
             )
             y = keras.ops.concatenate([y, context], -1)
-        y = self.combine(self.dropout(self.norm(y), training=training))
+        y = self.combine(self.dropout(self.combine_norm(y), training=training))
         return self.head(y), new_states, weights
 
     def build(self, inputs_shape):
