@@ -15,8 +15,11 @@ to do>` with its own exit status, and a traceback is shown only for a bug
 TensorFlow loads without its start-up chatter (`quiet_start`).
 """
 
+import contextlib
 import errno
+import signal
 import sys
+import threading
 import traceback
 
 from rnnkit.templates.errors import RnnkitError
@@ -56,8 +59,10 @@ def run(command, handler, args, debug=False):
         print(f"rnnkit {command}: error: {message}", file=sys.stderr)
         return status
 
+    interrupts = []
     try:
-        return handler(args)
+        with _noting_interrupts(interrupts):
+            return handler(args)
     except KeyboardInterrupt:
         return fail(INTERRUPTED, "interrupted (Ctrl-C); " + _resume_hint(command))
     except RnnkitError as error:
@@ -65,7 +70,11 @@ def run(command, handler, args, debug=False):
     except OSError as error:
         return fail(OS_ERROR, os_error_line(error))
     except Exception as error:
-        if "KeyboardInterrupt" in str(error):  # Ctrl-C inside a TF op, rewrapped
+        # Ctrl-C does not always surface as KeyboardInterrupt: TensorFlow
+        # rewraps it inside its ops, and one landing inside a C call of
+        # CPython's (a list built while TensorFlow traces a graph) comes out
+        # as "SystemError: bad argument to internal function".
+        if interrupts or "KeyboardInterrupt" in str(error):
             return fail(INTERRUPTED, "interrupted (Ctrl-C); " + _resume_hint(command))
         # A bug: the traceback is for the report.
         traceback.print_exc()
@@ -75,6 +84,31 @@ def run(command, handler, args, debug=False):
             file=sys.stderr,
         )
         return BUG
+
+
+@contextlib.contextmanager
+def _noting_interrupts(interrupts):
+    """Appends to `interrupts` on each SIGINT, then raises KeyboardInterrupt
+    as Python's own handler does. Only Python's own handler is wrapped, and
+    only in the main thread (the only one that may set handlers); a SIGINT
+    that is ignored stays ignored."""
+    previous = signal.getsignal(signal.SIGINT)
+    if (
+        previous is not signal.default_int_handler
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+
+    def note_and_raise(signum, frame):
+        interrupts.append(signum)
+        previous(signum, frame)
+
+    signal.signal(signal.SIGINT, note_and_raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _resume_hint(command):
