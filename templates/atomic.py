@@ -49,8 +49,7 @@ def read_json(path, what="file"):
         return json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError too
         raise CorruptError(
-            f"{path}: the {what} is damaged (not JSON: {error}); delete or "
-            "restore it"
+            f"{path}: the {what} is damaged (not JSON: {error}); delete or restore it"
         ) from None
 
 

@@ -233,8 +233,7 @@ def verify(path, functions, requests):
             value = value.numpy()
             if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
                 raise RnnkitError(
-                    f"{path}: `{key}` from `{name}` is not finite for request "
-                    f"{request}"
+                    f"{path}: `{key}` from `{name}` is not finite for request {request}"
                 )
             if not _same(value, answer[key]):
                 raise RnnkitError(
