@@ -15,26 +15,18 @@ Ratios above 1.0 mean bfloat16 is faster.
 """
 
 import argparse
-import importlib.util
 import os
-import pathlib
 import statistics
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from machine import bf16_flags, cpu_name  # noqa: E402
 
+# benchmarks/layers.py: its timing, matmul rate and the Keras layers
+import layers as bench  # noqa: E402
 from rnnkit import layers as rnnkit_layers  # noqa: E402
-
-# The layers benchmark's helpers (timing, matmul rate, CPU flags).
-_spec = importlib.util.spec_from_file_location(
-    "layers_benchmark", pathlib.Path(__file__).with_name("layers.py")
-)
-bench = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = bench  # AutoGraph reads functions' modules from here
-_spec.loader.exec_module(bench)
 
 POLICIES = ("float32", "mixed_bfloat16")
 
@@ -117,10 +109,10 @@ def main(argv=None):
         rng.normal(size=(n, args.timesteps, args.features)).astype("float32"),
         rng.normal(size=(n, 1)).astype("float32"),
     )
-    flags = " ".join(bench.bf16_flags()) or "none (bfloat16 is emulated)"
+    flags = " ".join(bf16_flags()) or "none (bfloat16 is emulated)"
     print(
         f"B={args.batch} T={args.timesteps} D={args.features}, {args.repeats} "
-        f"interleaved repeats; CPU: {bench.cpuinfo('model name') or 'unknown'}; "
+        f"interleaved repeats; CPU: {cpu_name()}; "
         f"bf16 flags: {flags}"
     )
     for dtype in ("float32", "bfloat16"):

@@ -36,6 +36,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from machine import bf16_flags, cpu_name  # noqa: E402
 
 from rnnkit import layers as rnnkit_layers  # noqa: E402
 
@@ -140,24 +141,6 @@ def matmul_gflops(size=1024, repeats=20, dtype="float32"):
         matmul(a, b).numpy()
         times.append(time.perf_counter() - start)
     return 2 * size**3 / statistics.median(times) / 1e9
-
-
-def cpuinfo(field):
-    """The first `field` of /proc/cpuinfo ("" where there is none)."""
-    try:
-        with open("/proc/cpuinfo") as file:
-            for line in file:
-                if line.split(":")[0].strip() == field:
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
-
-
-def bf16_flags():
-    """The CPU's bfloat16 instructions (AVX-512 BF16, AMX), if any."""
-    flags = cpuinfo("flags").split()
-    return [f for f in flags if f in ("avx512_bf16", "amx_bf16")]
 
 
 def layer_flops(kind, args):
@@ -285,7 +268,7 @@ def main(argv=None):
         f"{[d.device_type for d in tf.config.list_logical_devices()]}"
     )
     flags = " ".join(bf16_flags()) or "none"
-    print(f"CPU: {cpuinfo('model name') or 'unknown'}; bf16 flags: {flags}")
+    print(f"CPU: {cpu_name()}; bf16 flags: {flags}")
     print(f"{compute} matmul (1024^3): {peak:.1f} GFLOP/s\n")
     header = (
         "| kind | phase | rnnkit steps/s | Keras steps/s | ratio | rnnkit GFLOP/s "

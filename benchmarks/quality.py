@@ -22,12 +22,12 @@ benchmarks/results/quality.md). Times are wall-clock seconds on this machine.
 import argparse
 import os
 import pathlib
-import platform
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from machine import cpu_name  # noqa: E402
 from untrained import add_set_option, set_overrides  # noqa: E402
 
 from rnnkit.templates import config as settings  # noqa: E402
@@ -146,16 +146,6 @@ def markdown(rows):
         cells.append(f"{r['seconds']:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def cpu_name():
-    """The CPU's model name (Linux), else what `platform` knows."""
-    cpuinfo = pathlib.Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None):
