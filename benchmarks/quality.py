@@ -20,6 +20,7 @@ benchmarks/results/quality.md). Times are wall-clock seconds on this machine.
 """
 
 import argparse
+import contextlib
 import os
 import pathlib
 import tempfile
@@ -56,6 +57,12 @@ def parse_args(argv=None):
         "--out",
         type=pathlib.Path,
         default=pathlib.Path("benchmarks/results/quality.md"),
+    )
+    parser.add_argument(
+        "--keep",
+        type=pathlib.Path,
+        help="keep each template's copy here, with its runs (history.csv has "
+        "every epoch) and its search; by default they are deleted",
     )
     add_set_option(parser, "template's", "epochs=1 (every template; a quick look)")
     return parser.parse_args(argv)
@@ -154,10 +161,13 @@ def main(argv=None):
     machine = f"{cpu_name()}, {os.cpu_count()} cores"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
-    with tempfile.TemporaryDirectory() as root:
+    with contextlib.ExitStack() as stack:
+        root = args.keep or pathlib.Path(
+            stack.enter_context(tempfile.TemporaryDirectory())
+        )
         for kind in args.templates:
             tune = args.tune is None or kind in args.tune
-            rows += measure(kind, pathlib.Path(root), tune, set_overrides(args))
+            rows += measure(kind, root, tune, set_overrides(args))
             # Written after each template, so a long run's results survive it.
             table = f"Machine: {machine}.\n\n" + markdown(rows)
             args.out.write_text(table)

@@ -131,9 +131,10 @@ def test_memory_tasks_prints_its_table_and_plots(tmp_path):
 
 @pytest.mark.slow
 def test_quality_prints_the_baselines_and_the_default_model(tmp_path):
-    out = tmp_path / "quality.md"
+    out, kept = tmp_path / "quality.md", tmp_path / "kept"
     result = subprocess.run(
         [sys.executable, str(BENCHMARKS / "quality.py"), "--out", str(out)]
+        + ["--keep", str(kept)]
         + ["--templates", "classification", "generation", "--tune"]
         + ["--set", "epochs=1", "--set", "units=8", "--set", "embedding_dim=4"],
         capture_output=True,
@@ -152,6 +153,11 @@ def test_quality_prints_the_baselines_and_the_default_model(tmp_path):
     assert [row[0] for row in trained] == ["classification", "generation"]
     assert all("gru 8" in row[1] for row in trained)  # the --set settings
     assert 0 < float(trained[0][2]) <= 1 and float(trained[1][4]) > 0
+    # --keep: each template's runs stay, with their per-epoch history
+    for kind in ("classification", "generation"):
+        (history,) = (kept / kind / "runs").glob("*/history.csv")
+        assert history.read_text().splitlines()[0].startswith("epoch,")
+        assert len(history.read_text().splitlines()) == 2  # epochs=1
 
 
 def python_with_torch():
