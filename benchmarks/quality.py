@@ -65,7 +65,12 @@ def parse_args(argv=None):
         "every epoch) and its search; by default they are deleted",
     )
     add_set_option(parser, "template's", "epochs=1 (every template; a quick look)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # A kept search would resume instead of running, and old runs would mix
+    # with the new ones.
+    if args.keep and args.keep.exists() and any(args.keep.iterdir()):
+        parser.error(f"--keep {args.keep}: the folder is not empty; give a new one")
+    return args
 
 
 def row(kind, name, values, seconds):

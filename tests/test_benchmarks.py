@@ -160,6 +160,21 @@ def test_quality_prints_the_baselines_and_the_default_model(tmp_path):
         assert len(history.read_text().splitlines()) == 2  # epochs=1
 
 
+def test_quality_refuses_to_keep_into_a_folder_in_use(tmp_path):
+    # A search left there would be resumed, not run.
+    (tmp_path / "classification").mkdir()
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "quality.py"), "--keep", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    assert f"--keep {tmp_path}: the folder is not empty" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["classification"]
+
+
 def python_with_torch():
     """A Python that has PyTorch: $TORCH_PYTHON, or this one if it has it."""
     candidates = [os.environ.get("TORCH_PYTHON"), sys.executable]
