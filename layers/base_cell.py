@@ -220,7 +220,8 @@ class RecurrentCell(keras.layers.Layer):
 
         def project(inputs):
             projected = self.normalize_inputs(ops.matmul(inputs, kernel))
-            return projected if bias is None else projected + bias
+            # `ops.add` of a vector is a BiasAdd, which fuses into the matmul.
+            return projected if bias is None else ops.add(projected, bias)
 
         return project
 

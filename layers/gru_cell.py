@@ -78,7 +78,7 @@ class GRUCell(GatedCell):
     gates = ("update", "reset", "candidate")
     state_names = ("h",)
     readout_names = ("update", "reset", "candidate")
-    fused_saved_blocks = 7  # the step's local derivatives
+    fused_saved_blocks = 5  # the step's local derivatives, and z
     fused_separate_recurrent = True  # the reset gate scales W_xx h_{t-1}
 
     def __init__(
@@ -165,16 +165,17 @@ class GRUCell(GatedCell):
         d_candidate = (1 - z) * (1 - candidate * candidate)
         d_z = (h_tm1 - candidate) * z * (1 - z)
         d_r = d_candidate * r_h * r * (1 - r)
-        # For the inputs, then for W_xx h_{t-1} (which the reset gate scales),
-        # then dh_t / dh_{t-1} by the direct path.
-        return [h], (d_z, d_r, d_candidate, d_z, d_r, d_candidate * r, z)
+        # The candidate's for the inputs, then for W_xx h_{t-1} (which the
+        # reset gate scales), then dh_t / dh_{t-1} by the direct path.
+        return [h], (d_z, d_r, d_candidate, d_candidate * r, z)
 
     def fused_backward(self, saved, d_states):
         d_h = d_states[0]
-        width = 3 * self.units
-        d_all = ops.tile(d_h, (1, 7)) * saved
-        d_input, d_recurrent, d_prev = ops.split(d_all, [width, 2 * width], axis=-1)
-        return d_input, d_recurrent, [d_prev]
+        d_z, d_r, d_candidate, d_candidate_recurrent, z = saved
+        d_gates = [d_h * d_z, d_h * d_r]
+        d_input = ops.concatenate([*d_gates, d_h * d_candidate], axis=-1)
+        d_recurrent = ops.concatenate([*d_gates, d_h * d_candidate_recurrent], axis=-1)
+        return d_input, d_recurrent, [d_h * z]
 
     def get_config(self):
         return {**super().get_config(), "reset_after": self.reset_after}

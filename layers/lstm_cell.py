@@ -168,11 +168,11 @@ class LSTMCell(GatedCell):
         return [h, c], (*d_gates, o * (1 - tanh_c * tanh_c), f)
 
     def fused_backward(self, saved, d_states):
-        units = self.units
-        d_gates, dh_dc, f = ops.split(saved, [4 * units, 5 * units], axis=-1)
+        *d_gates, dh_dc, f = saved
         d_h, d_c = d_states
         d_c = d_c + d_h * dh_dc
-        d_z = ops.concatenate([d_c, d_c, d_c, d_h], axis=-1) * d_gates
+        d_i, d_f, d_g, d_o = d_gates
+        d_z = ops.concatenate([d_c * d_i, d_c * d_f, d_c * d_g, d_h * d_o], axis=-1)
         return d_z, None, [None, d_c * f]
 
     def get_config(self):
