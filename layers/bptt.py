@@ -274,7 +274,8 @@ class _Loop:
         previous = ops.concatenate([ops.expand_dims(h0, 0), sequence[:-1]], axis=0)
         flat_previous = ops.reshape(previous, (-1, kernel.shape[0]))
         flat_d_recurrent = ops.reshape(d_recurrent, (-1, width))
-        # dW_xx = X_prev^T DZ: one large matmul instead of one per step.
-        d_kernel = ops.matmul(ops.transpose(flat_previous), flat_d_recurrent)
+        # dW_xx = X_prev^T DZ: one large matmul instead of one per step. (The
+        # matmul reads X_prev transposed; an explicit transpose would copy it.)
+        d_kernel = tf.linalg.matmul(flat_previous, flat_d_recurrent, transpose_a=True)
         d_bias = ops.sum(flat_d_recurrent, axis=0)
         return d_input, d_kernel, d_bias, d_initial
