@@ -30,6 +30,8 @@ Masking is handled here: a masked step copies the state forward, so its
 gradient copies backward and its `dz_t` is zero.
 """
 
+import functools
+
 import tensorflow as tf
 from keras import ops
 
@@ -181,9 +183,18 @@ class _Loop:
         keeps the state sequence (always kept when saving), and `project`,
         if given, projects each step's raw inputs."""
         cell = self.cell
+        time_steps = projected.shape[0] or tf.shape(projected)[0]
+        read_input = functools.partial(self.at, projected)
+        if not save:
+            # Without `save` no hand-written backward pass follows, and
+            # TensorFlow may differentiate this loop itself. The gradient of
+            # a slice taken inside a loop is a tensor of the whole sequence's
+            # size at every step, so here the inputs are unstacked, whose
+            # gradient is one step's size.
+            inputs = _tensor_array(projected[0], time_steps).unstack(projected)
+            read_input = inputs.read
         record = record or save
         save = save and cell.fused_saved_blocks > 0
-        time_steps = projected.shape[0] or tf.shape(projected)[0]
         states = list(initial_states)
         output_ta = _tensor_array(states[0], time_steps) if record else ()
         # One array per saved block: a step's blocks are not concatenated,
@@ -199,7 +210,7 @@ class _Loop:
             if self.bias is not None:
                 # `ops.add` of a vector is a BiasAdd, which fuses into the matmul.
                 recurrent = ops.add(recurrent, self.bias)
-            projected_t = self.at(projected, t)
+            projected_t = read_input(t)
             if project is not None:
                 projected_t = project(projected_t)
             new_states, saved = cell.fused_forward(projected_t, recurrent, states)

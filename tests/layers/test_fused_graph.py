@@ -12,29 +12,34 @@ import pytest
 import tensorflow as tf
 
 from rnnkit import layers as rnnkit_layers
-from rnnkit.layers.fused_loop import chunk_sizes
+from rnnkit.layers.fused_loop import STEP_PROJECTION_MIN_BATCH, chunk_sizes
 
 TIME_STEPS = 40
 
 
-def training_graph_ops(kind):
-    """Counts of each op type in a traced gradient of a fused layer,
-    including the while loops' bodies."""
+def graph_ops(kind, training=True, batch=4):
+    """Counts of each op type in a traced gradient of a fused layer with
+    respect to its weights and inputs: in the whole graph, the while loops'
+    bodies included, and in those bodies alone."""
     layer = rnnkit_layers.get_layer(kind, 8, return_sequences=True)
-    x = tf.constant(np.ones((4, TIME_STEPS, 3), "float32"))
+    x = tf.constant(np.ones((batch, TIME_STEPS, 3), "float32"))
     layer(x)
 
     @tf.function
     def gradients():
         with tf.GradientTape() as tape:
-            y = layer(x, training=True)
-        return tape.gradient(y, layer.trainable_variables)
+            tape.watch(x)
+            y = layer(x, training=training)
+        return tape.gradient(y, [x, *layer.trainable_variables])
 
     graph_def = gradients.get_concrete_function().graph.as_graph_def()
     counts = collections.Counter(node.op for node in graph_def.node)
+    in_loops = collections.Counter()
     for function in graph_def.library.function:
         counts.update(node.op for node in function.node_def)
-    return counts, layer.cell
+        if "body" in function.signature.name:
+            in_loops.update(node.op for node in function.node_def)
+    return counts, in_loops, layer.cell
 
 
 @pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
@@ -45,9 +50,22 @@ def test_the_fused_loops_neither_unstack_nor_stack_what_they_only_read(kind):
     their arrays, unstacked. What is stacked is what leaves the loops: per
     chunk, the state sequence and the input gradient (and, for the GRU,
     the separate recurrent gradient)."""
-    counts, cell = training_graph_ops(kind)
+    counts, _, cell = graph_ops(kind)
     assert counts["TensorListFromTensor"] == 0
     chunks = len(chunk_sizes(TIME_STEPS))
     assert chunks == 2
     per_chunk = 2 + int(cell.fused_separate_recurrent)
     assert counts["TensorListStack"] == chunks * per_chunk
+
+
+@pytest.mark.parametrize("batch", [4, STEP_PROJECTION_MIN_BATCH])
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+def test_a_gradient_through_inference_does_not_slice_inside_the_loop(kind, batch):
+    """In inference TensorFlow differentiates the loop itself (for a saliency
+    map, say). The gradient of a slice taken inside a loop would be a
+    tensor of the whole sequence's size at every step, so the inputs that
+    the loop reads, projected or raw (`batch` at the threshold), are
+    unstacked instead."""
+    counts, in_loops, _ = graph_ops(kind, training=False, batch=batch)
+    assert in_loops["StridedSliceGrad"] == 0
+    assert counts["TensorListFromTensor"] > 0
