@@ -165,8 +165,9 @@ class GRUCell(GatedCell):
         d_candidate = (1 - z) * (1 - candidate * candidate)
         d_z = (h_tm1 - candidate) * z * (1 - z)
         d_r = d_candidate * r_h * r * (1 - r)
-        # The candidate's for the inputs, then for W_xx h_{t-1} (which the
-        # reset gate scales), then dh_t / dh_{t-1} by the direct path.
+        # d_candidate serves the inputs' path, d_candidate * r the path of
+        # W_xx h_{t-1} (which the reset gate scales), and z is dh_t / dh_{t-1}
+        # by the direct path.
         return [h], (d_z, d_r, d_candidate, d_candidate * r, z)
 
     def fused_backward(self, saved, d_states):
