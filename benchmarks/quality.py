@@ -68,8 +68,11 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     # A kept search would resume instead of running, and old runs would mix
     # with the new ones.
-    if args.keep and args.keep.exists() and any(args.keep.iterdir()):
-        parser.error(f"--keep {args.keep}: the folder is not empty; give a new one")
+    if args.keep and args.keep.exists():
+        if not args.keep.is_dir():
+            parser.error(f"--keep {args.keep}: not a folder; give a new one")
+        if any(args.keep.iterdir()):
+            parser.error(f"--keep {args.keep}: the folder is not empty; give a new one")
     return args
 
 

@@ -160,19 +160,30 @@ def test_quality_prints_the_baselines_and_the_default_model(tmp_path):
         assert len(history.read_text().splitlines()) == 2  # epochs=1
 
 
-def test_quality_refuses_to_keep_into_a_folder_in_use(tmp_path):
-    # A search left there would be resumed, not run.
-    (tmp_path / "classification").mkdir()
+@pytest.mark.parametrize(
+    "occupant,message",
+    [("classification/", "the folder is not empty"), ("notes.txt", "not a folder")],
+)
+def test_quality_refuses_to_keep_into_a_folder_in_use(tmp_path, occupant, message):
+    # A search left there would be resumed, not run; a file is no folder.
+    if occupant.endswith("/"):
+        (tmp_path / occupant).mkdir()
+        keep = tmp_path
+    else:
+        keep = tmp_path / occupant
+        keep.write_text("mine")
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "quality.py"), "--keep", str(tmp_path)],
+        [sys.executable, str(BENCHMARKS / "quality.py"), "--keep", str(keep)],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode == 2
-    assert f"--keep {tmp_path}: the folder is not empty" in result.stderr
+    assert f"--keep {keep}: {message}" in result.stderr
     assert "Traceback" not in result.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["classification"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [occupant.rstrip("/")]
+    if keep.is_file():
+        assert keep.read_text() == "mine"
 
 
 def python_with_torch():
