@@ -156,7 +156,7 @@ class GRUCell(GatedCell):
     def fused_forward(self, projected_t, recurrent, states):
         h_tm1 = states[0]
         x_z, x_r, x_h = ops.split(projected_t, 3, axis=-1)
-        r_z, r_r, r_h = ops.split(recurrent, 3, axis=-1)
+        r_z, r_r, r_h = recurrent
         z = ops.sigmoid(x_z + r_z)
         r = ops.sigmoid(x_r + r_r)
         candidate = ops.tanh(x_h + r * r_h)
@@ -174,8 +174,8 @@ class GRUCell(GatedCell):
         d_h = d_states[0]
         d_z, d_r, d_candidate, d_candidate_recurrent, z = saved
         d_gates = [d_h * d_z, d_h * d_r]
-        d_input = ops.concatenate([*d_gates, d_h * d_candidate], axis=-1)
-        d_recurrent = ops.concatenate([*d_gates, d_h * d_candidate_recurrent], axis=-1)
+        d_input = [*d_gates, d_h * d_candidate]
+        d_recurrent = [*d_gates, d_h * d_candidate_recurrent]
         return d_input, d_recurrent, [d_h * z]
 
     def get_config(self):

@@ -151,7 +151,9 @@ class LSTMCell(GatedCell):
 
     def fused_forward(self, projected_t, recurrent, states):
         c_tm1 = states[1]
-        z_i, z_f, z_c, z_o = ops.split(projected_t + recurrent, 4, axis=-1)
+        z_i, z_f, z_c, z_o = (
+            x + r for x, r in zip(ops.split(projected_t, 4, axis=-1), recurrent)
+        )
         i, f, o = ops.sigmoid(z_i), ops.sigmoid(z_f), ops.sigmoid(z_o)
         g = ops.tanh(z_c)
         c = f * c_tm1 + i * g
@@ -172,7 +174,7 @@ class LSTMCell(GatedCell):
         d_h, d_c = d_states
         d_c = d_c + d_h * dh_dc
         d_i, d_f, d_g, d_o = d_gates
-        d_z = ops.concatenate([d_c * d_i, d_c * d_f, d_c * d_g, d_h * d_o], axis=-1)
+        d_z = [d_c * d_i, d_c * d_f, d_c * d_g, d_h * d_o]
         return d_z, None, [None, d_c * f]
 
     def get_config(self):

@@ -78,8 +78,8 @@ class SimpleRNNCell(RecurrentCell):
         return self.activation is activations.tanh and not self.recurrent_dropout
 
     def fused_forward(self, projected_t, recurrent, states):
-        h = activations.tanh(projected_t + recurrent)
+        h = activations.tanh(projected_t + recurrent[0])
         return [h], ()  # backward reads x_t itself, so nothing is saved
 
     def fused_backward(self, h, d_states):
-        return d_states[0] * (1 - h * h), None, [None]  # tanh' = 1 - tanh^2
+        return [d_states[0] * (1 - h * h)], None, [None]  # tanh' = 1 - tanh^2

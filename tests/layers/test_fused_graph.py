@@ -12,16 +12,20 @@ import pytest
 import tensorflow as tf
 
 from rnnkit import layers as rnnkit_layers
+from rnnkit.layers.bptt import PER_GATE_MIN_SIZE
 from rnnkit.layers.fused_loop import STEP_PROJECTION_MIN_BATCH, chunk_sizes
 
 TIME_STEPS = 40
+
+
+UNITS = 8
 
 
 def graph_ops(kind, training=True, batch=4):
     """Counts of each op type in a traced gradient of a fused layer with
     respect to its weights and inputs: in the whole graph, the while loops'
     bodies included, and in those bodies alone."""
-    layer = rnnkit_layers.get_layer(kind, 8, return_sequences=True)
+    layer = rnnkit_layers.get_layer(kind, UNITS, return_sequences=True)
     x = tf.constant(np.ones((batch, TIME_STEPS, 3), "float32"))
     layer(x)
 
@@ -69,3 +73,17 @@ def test_a_gradient_through_inference_does_not_slice_inside_the_loop(kind, batch
     counts, in_loops, _ = graph_ops(kind, training=False, batch=batch)
     assert in_loops["StridedSliceGrad"] == 0
     assert counts["TensorListFromTensor"] > 0
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_a_large_batch_runs_the_recurrent_matmul_gate_by_gate(kind):
+    """From `PER_GATE_MIN_SIZE` outputs on, each step of both loops runs one
+    recurrent matmul per gate (which TensorFlow runs side by side) instead
+    of one for all gates; below it, one."""
+    gates = 3 if kind == "gru" else 4
+    _, few_rows, _ = graph_ops(kind, batch=4)
+    assert 4 * gates * UNITS < PER_GATE_MIN_SIZE
+    many = -(-PER_GATE_MIN_SIZE // (gates * UNITS))
+    _, many_rows, _ = graph_ops(kind, batch=many)
+    assert few_rows["MatMul"] > 0
+    assert many_rows["MatMul"] == gates * few_rows["MatMul"]

@@ -15,6 +15,7 @@ from conftest import (
 )
 
 from rnnkit import layers as rnnkit_layers
+from rnnkit.layers import bptt
 from rnnkit.layers.fused_loop import STEP_PROJECTION_MIN_BATCH
 
 ATOL = 1e-5
@@ -64,6 +65,27 @@ def test_outputs_states_and_gradients_match_keras(
     kind, variant, options, masked, training
 ):
     theirs, ours = keras_and_rnnkit(kind, return_state=True, **variant, **options)
+    x = random_inputs()
+    mask = mixed_mask() if masked else None
+    assert_same(
+        outputs_and_gradients(ours, x, mask, training),
+        outputs_and_gradients(theirs, x, mask, training),
+    )
+
+
+@pytest.mark.parametrize("per_gate", [True, False], ids=["per-gate", "one-matmul"])
+@pytest.mark.parametrize("training", [True, False], ids=["fused-bptt", "autodiff"])
+@pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "mask"])
+@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
+def test_recurrent_matmuls_gate_by_gate_or_all_at_once_match_keras(
+    kind, variant, masked, training, per_gate, monkeypatch
+):
+    # Large batches run the recurrent matmul one gate at a time, forward
+    # and backward; here both ways run on the same small batch.
+    monkeypatch.setattr(bptt, "PER_GATE_MIN_SIZE", 1 if per_gate else 10**9)
+    theirs, ours = keras_and_rnnkit(
+        kind, return_state=True, return_sequences=True, **variant
+    )
     x = random_inputs()
     mask = mixed_mask() if masked else None
     assert_same(
