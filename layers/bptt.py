@@ -353,4 +353,3 @@ def _gate_blocks(weight, gates):
 def _join(blocks):
     """Per-gate `(batch, units)` blocks side by side, `(batch, gates * units)`."""
     return ops.concatenate(blocks, axis=-1) if len(blocks) > 1 else blocks[0]
-
