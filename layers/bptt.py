@@ -283,9 +283,11 @@ class _Loop:
         d_recurrent_ta = (
             _tensor_array(h0, time_steps, width) if self.separate_recurrent else ()
         )
-        per_gate = self.per_gate(h0.shape[0])
-        kernel_t = ops.transpose(kernel)
-        kernel_t_blocks = [ops.transpose(k) for k in self.kernel_blocks]
+        # W_xx^T, gate by gate where the forward step went so (`per_gate`).
+        if self.per_gate(h0.shape[0]):
+            kernel_t = [ops.transpose(k) for k in self.kernel_blocks]
+        else:
+            kernel_t = [ops.transpose(kernel)]
 
         def step(t, d_states, d_input_ta, d_recurrent_ta):
             # The state at t feeds both the output at t and the step at t + 1.
@@ -298,25 +300,19 @@ class _Loop:
             if m is not None:
                 d_new = [ops.where(m, d, ops.zeros_like(d)) for d in d_states]
             d_input, d_recurrent, d_prev = cell.fused_backward(read_saved(t), d_new)
-            # (Per-gate blocks: joined only for the arrays, off the path
-            # from one step to the next.)
+            # The cell's per-gate blocks are joined for the arrays, off the
+            # path from one step to the next.
             d_recurrent_blocks = d_input if d_recurrent is None else d_recurrent
             d_input = _join(d_input)
             d_recurrent = d_input if d_recurrent is None else _join(d_recurrent)
-            # d x_{t-1} = dz_t W_xx^T, gate by gate where the forward pass
-            # went so (see `per_gate`).
-            if per_gate:
-                through_kernel = tf.add_n(
-                    [
-                        ops.matmul(d, k)
-                        for d, k in zip(d_recurrent_blocks, kernel_t_blocks)
-                    ]
-                )
+            # d x_{t-1} = dz_t W_xx^T, plus the cell's other paths, in one sum.
+            if len(kernel_t) > 1:
+                pairs = zip(d_recurrent_blocks, kernel_t)
+                terms = [ops.matmul(d, k) for d, k in pairs]
             else:
-                through_kernel = ops.matmul(d_recurrent, kernel_t)
-            d_prev[0] = (
-                through_kernel if d_prev[0] is None else d_prev[0] + through_kernel
-            )
+                terms = [ops.matmul(d_recurrent, kernel_t[0])]
+            terms += [] if d_prev[0] is None else [d_prev[0]]
+            d_prev[0] = tf.add_n(terms) if len(terms) > 1 else terms[0]
             if m is not None:
                 # A masked step copied the state forward; its gradient copies back.
                 d_prev = [
