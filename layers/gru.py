@@ -12,7 +12,8 @@ class GRU(Recurrent):
     initial condition `x_0 = h_0`, with the same weights at every step. The
     inputs of all steps are projected in one large matmul before the time
     loop, which then runs only the recurrent matmul and the gate math
-    (inference on 32 rows or more projects each step inside the loop). With
+    (inference on 32 rows or more, or on a batch size unknown when
+    traced, projects each step inside the loop). With
     no cell state and three weight blocks to the LSTM's four, a GRU has
     about 3/4 of the LSTM's parameters.
 

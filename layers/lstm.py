@@ -12,7 +12,8 @@ class LSTM(Recurrent):
     initial condition `x_0 = (h_0, c_0)`, with the same weights at every step.
     The inputs of all steps are projected in one large matmul before the time
     loop, which then runs only the recurrent matmul and the gate math
-    (inference on 32 rows or more projects each step inside the loop).
+    (inference on 32 rows or more, or on a batch size unknown when
+    traced, projects each step inside the loop).
 
     A drop-in replacement for `keras.layers.LSTM`: the same arguments, the same
     weights in the same order (`kernel`, `recurrent_kernel`, `bias`, gates

@@ -140,6 +140,45 @@ def test_inference_on_a_large_batch_projects_in_the_loop_and_matches_keras(
     assert len(projections) == (1 if ours.cell.fusable() else 0)
 
 
+@pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "mask"])
+@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
+def test_inference_on_a_batch_size_unknown_when_traced_matches_keras(
+    kind, variant, masked, monkeypatch
+):
+    # As in `predict` or a serving signature: the gated cells then project
+    # each step inside the fused loop, SimpleRNN all steps first.
+    theirs, ours = keras_and_rnnkit(
+        kind, return_state=True, return_sequences=True, **variant
+    )
+    projections = []
+    step_projection = ours.cell.step_projection
+    monkeypatch.setattr(
+        ours.cell,
+        "step_projection",
+        lambda dtype: projections.append(dtype) or step_projection(dtype),
+    )
+    x = tf.constant(random_inputs())
+    mask = mixed_mask() if masked else None
+
+    def traced(layer):
+        signature = [tf.TensorSpec((None, *x.shape[1:]), x.dtype)]
+        signature += [tf.TensorSpec((None, x.shape[1]), "bool")] if masked else []
+
+        @tf.function(input_signature=signature)
+        def outputs_and_input_gradient(inputs, mask=None):
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                outputs = layer(inputs, mask=mask)
+                loss = sum(tf.reduce_sum(tf.sin(3.0 * o + 1.0)) for o in outputs)
+            return [*outputs, tape.gradient(loss, inputs)]
+
+        return as_list(outputs_and_input_gradient(*([x, mask] if masked else [x])))
+
+    assert_same(traced(ours), traced(theirs))
+    gated = len(ours.cell.gates) > 1
+    assert len(projections) == (1 if ours.cell.fusable() and gated else 0)
+
+
 @pytest.mark.parametrize("training", [True, False], ids=["fused-bptt", "autodiff"])
 @pytest.mark.parametrize("time", [1, 8, 16, 23])
 @pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
