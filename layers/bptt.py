@@ -15,9 +15,9 @@ math:
 
 - `fused_forward(projected_t, recurrent_t, states)`, where `recurrent_t` is
   `W_xx x_{t-1}` as a list of one `(batch, units)` block per gate, returns
-  the new states
-  and the `fused_saved_blocks` tensors of shape `(batch, units)` that the
-  backward step needs, each saved in an array of its own;
+  the new states and the `fused_saved_blocks` tensors of shape
+  `(batch, units)` that the backward step needs, each saved in an array of
+  its own;
 - `fused_backward(saved_t, d_states)`, given that step's saved tensors as a
   list (or, for a cell that saves none, the state `x_t`), returns the
   gradients with respect to the projected input and to the recurrent term
