@@ -156,6 +156,8 @@ class GRUCell(GatedCell):
     def fused_forward(self, projected_t, recurrent, states):
         h_tm1 = states[0]
         x_z, x_r, x_h = ops.split(projected_t, 3, axis=-1)
+        if len(recurrent) == 1:  # one matmul for all gates
+            recurrent = ops.split(recurrent[0], 3, axis=-1)
         r_z, r_r, r_h = recurrent
         z = ops.sigmoid(x_z + r_z)
         r = ops.sigmoid(x_r + r_r)

@@ -151,9 +151,11 @@ class LSTMCell(GatedCell):
 
     def fused_forward(self, projected_t, recurrent, states):
         c_tm1 = states[1]
-        z_i, z_f, z_c, z_o = (
-            x + r for x, r in zip(ops.split(projected_t, 4, axis=-1), recurrent)
-        )
+        if len(recurrent) == 1:  # one matmul for all gates
+            z_i, z_f, z_c, z_o = ops.split(projected_t + recurrent[0], 4, axis=-1)
+        else:
+            x_gates = ops.split(projected_t, 4, axis=-1)
+            z_i, z_f, z_c, z_o = (x + r for x, r in zip(x_gates, recurrent))
         i, f, o = ops.sigmoid(z_i), ops.sigmoid(z_f), ops.sigmoid(z_o)
         g = ops.tanh(z_c)
         c = f * c_tm1 + i * g
