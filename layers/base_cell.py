@@ -195,6 +195,15 @@ class RecurrentCell(keras.layers.Layer):
         block of the kernel or one for all; with a time axis they broadcast
         over it, so one mask serves the whole sequence (variational dropout).
         """
+        bias = self.input_bias()
+        # In float32 the bias is a BiasAdd: its gradient sums the rows 4x
+        # faster than the broadcast add's (an LSTM's 1,600 rows of 512:
+        # 160 µs against 690 µs), and without layer normalisation between
+        # them it fuses into the matmul. In bfloat16 that gradient would sum
+        # in bfloat16, too coarsely for the GRU's.
+        bias_add = bias is not None and inputs.dtype == "float32"
+        if masks is None and bias_add and not self.normalizes_inputs:
+            return self.matmul(inputs, self.kernel, bias)
         if masks is None:
             projected = self.matmul(inputs, self.kernel)
         else:
@@ -207,8 +216,9 @@ class RecurrentCell(keras.layers.Layer):
                 axis=-1,
             )
         projected = self.normalize_inputs(projected)
-        bias = self.input_bias()
-        return projected if bias is None else projected + bias
+        if bias is None:
+            return projected
+        return ops.add(projected, bias) if bias_add else projected + bias
 
     def step_projection(self, dtype):
         """`u_t -> W_xu u_t + b` for one step's `(batch, features)`, with the
@@ -225,6 +235,8 @@ class RecurrentCell(keras.layers.Layer):
 
         return project
 
+    normalizes_inputs = False  # whether `normalize_inputs` does anything
+
     def normalize_inputs(self, projected):
         return projected
 
@@ -236,13 +248,18 @@ class RecurrentCell(keras.layers.Layer):
         return mask
 
     @staticmethod
-    def matmul(inputs, kernel):
-        # Flatten leading axes so the projection is one 2-D matmul.
+    def matmul(inputs, kernel, bias=None):
+        """`inputs kernel (+ bias)`, with the leading axes of `inputs`
+        flattened so that it is one 2-D matmul, which a bias joins."""
         if len(inputs.shape) == 2:
-            return ops.matmul(inputs, kernel)
+            product = ops.matmul(inputs, kernel)
+            return product if bias is None else ops.add(product, bias)
         leading = ops.shape(inputs)[:-1]
         flat = ops.reshape(inputs, (-1, inputs.shape[-1]))
-        return ops.reshape(ops.matmul(flat, kernel), (*leading, kernel.shape[-1]))
+        product = ops.matmul(flat, kernel)
+        if bias is not None:
+            product = ops.add(product, bias)
+        return ops.reshape(product, (*leading, kernel.shape[-1]))
 
     def recurrent_projection(self, h_tm1, masks=None, kernel=None):
         """`W_xx x_{t-1}`, with one recurrent dropout mask per gate block."""

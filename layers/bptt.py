@@ -345,6 +345,20 @@ class _Loop:
         return d_input, d_kernel, d_bias, d_initial
 
 
+def sigmoid_derivative(s, scale):
+    """`scale * s * (1 - s)`: the sigmoid's derivative, given its output `s`,
+    times `scale`. One op (TensorFlow's SigmoidGrad) instead of three; the
+    steps are short enough that their op count, not their arithmetic, sets
+    their cost."""
+    return tf.raw_ops.SigmoidGrad(y=s, dy=scale)
+
+
+def tanh_derivative(t, scale):
+    """`scale * (1 - t * t)`: tanh's derivative, given its output `t`, times
+    `scale`, in one op (TanhGrad)."""
+    return tf.raw_ops.TanhGrad(y=t, dy=scale)
+
+
 def _gate_blocks(weight, gates):
     """`weight`'s last axis cut into one block per gate."""
     return ops.split(weight, gates, axis=-1) if gates > 1 else [weight]

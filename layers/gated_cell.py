@@ -58,6 +58,10 @@ class GatedCell(RecurrentCell):
         x = layer_normalize(x, ops.reshape(gamma, (blocks, self.units)))
         return ops.reshape(x, shape)
 
+    @property
+    def normalizes_inputs(self):
+        return self.layer_norm
+
     def normalize_inputs(self, projected):
         if not self.layer_norm:
             return projected

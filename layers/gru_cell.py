@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from rnnkit.layers.bptt import sigmoid_derivative, tanh_derivative
 from rnnkit.layers.gated_cell import GatedCell
 
 
@@ -162,11 +163,12 @@ class GRUCell(GatedCell):
         z = ops.sigmoid(x_z + r_z)
         r = ops.sigmoid(x_r + r_r)
         candidate = ops.tanh(x_h + r * r_h)
-        h = z * h_tm1 + (1 - z) * candidate
+        keep = 1 - z
+        h = z * h_tm1 + keep * candidate
         # The step's local derivatives dh_t / d(pre-activation), for backward.
-        d_candidate = (1 - z) * (1 - candidate * candidate)
-        d_z = (h_tm1 - candidate) * z * (1 - z)
-        d_r = d_candidate * r_h * r * (1 - r)
+        d_candidate = tanh_derivative(candidate, keep)
+        d_z = sigmoid_derivative(z, h_tm1 - candidate)
+        d_r = sigmoid_derivative(r, d_candidate * r_h)
         # d_candidate serves the inputs' path, d_candidate * r the path of
         # W_xx h_{t-1} (which the reset gate scales), and z is dh_t / dh_{t-1}
         # by the direct path.

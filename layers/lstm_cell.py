@@ -2,6 +2,7 @@ import keras
 from keras import initializers, ops
 
 from rnnkit.layers.base_cell import layer_normalize
+from rnnkit.layers.bptt import sigmoid_derivative, tanh_derivative
 from rnnkit.layers.gated_cell import GatedCell
 
 
@@ -161,15 +162,14 @@ class LSTMCell(GatedCell):
         c = f * c_tm1 + i * g
         tanh_c = ops.tanh(c)
         h = o * tanh_c
-        # The step's local derivatives, for the backward pass:
-        # sigmoid' = s (1 - s), tanh' = 1 - tanh^2.
+        # The step's local derivatives, for the backward pass.
         d_gates = (
-            g * i * (1 - i),  # dc_t / dz_i
-            c_tm1 * f * (1 - f),  # dc_t / dz_f
-            i * (1 - g * g),  # dc_t / dz_c
-            tanh_c * o * (1 - o),  # dh_t / dz_o
+            sigmoid_derivative(i, g),  # dc_t / dz_i
+            sigmoid_derivative(f, c_tm1),  # dc_t / dz_f
+            tanh_derivative(g, i),  # dc_t / dz_c
+            sigmoid_derivative(o, tanh_c),  # dh_t / dz_o
         )
-        return [h, c], (*d_gates, o * (1 - tanh_c * tanh_c), f)
+        return [h, c], (*d_gates, tanh_derivative(tanh_c, o), f)
 
     def fused_backward(self, saved, d_states):
         *d_gates, dh_dc, f = saved

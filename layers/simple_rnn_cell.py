@@ -2,6 +2,7 @@ import keras
 from keras import activations
 
 from rnnkit.layers.base_cell import RecurrentCell
+from rnnkit.layers.bptt import tanh_derivative
 
 
 @keras.saving.register_keras_serializable(package="rnnkit")
@@ -82,4 +83,4 @@ class SimpleRNNCell(RecurrentCell):
         return [h], ()  # backward reads x_t itself, so nothing is saved
 
     def fused_backward(self, h, d_states):
-        return [d_states[0] * (1 - h * h)], None, [None]  # tanh' = 1 - tanh^2
+        return [tanh_derivative(h, d_states[0])], None, [None]  # tanh' = 1 - tanh^2

@@ -21,11 +21,11 @@ TIME_STEPS = 40
 UNITS = 8
 
 
-def graph_ops(kind, training=True, batch=4):
+def graph_ops(kind, training=True, batch=4, dtype=None):
     """Counts of each op type in a traced gradient of a fused layer with
     respect to its weights and inputs: in the whole graph, the while loops'
     bodies included, and in those bodies alone."""
-    layer = rnnkit_layers.get_layer(kind, UNITS, return_sequences=True)
+    layer = rnnkit_layers.get_layer(kind, UNITS, return_sequences=True, dtype=dtype)
     x = tf.constant(np.ones((batch, TIME_STEPS, 3), "float32"))
     layer(x)
 
@@ -98,3 +98,29 @@ def test_a_small_batch_lstm_step_splits_its_gates_once():
     _, in_loops, _ = graph_ops("lstm", batch=4)
     assert in_loops["MatMul"] > 0
     assert 2 * in_loops["Split"] == in_loops["MatMul"]
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+def test_each_local_derivative_is_one_op(kind):
+    """`s (1 - s) x` and `(1 - t^2) x` are one SigmoidGrad or TanhGrad each
+    rather than three ops: the steps' cost is in their op count. Every
+    sigmoid and tanh of a step has its derivative so (the SimpleRNN's in
+    the backward step)."""
+    _, in_loops, _ = graph_ops(kind)
+    assert in_loops["Tanh"] > 0
+    assert in_loops["SigmoidGrad"] == in_loops["Sigmoid"]
+    assert in_loops["TanhGrad"] == in_loops["Tanh"]
+    assert in_loops["Square"] == 0
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+def test_the_float32_projection_adds_its_bias_in_a_bias_add(kind):
+    """In float32 the bias of the inputs' projection is a BiasAdd on the 2-D
+    matmul, which fuses into it, and whose gradient is a BiasAddGrad, one
+    per chunk. In bfloat16 it is a plain add: BiasAddGrad would sum the
+    rows in bfloat16 (see the mixed_bfloat16 parity test)."""
+    chunks = len(chunk_sizes(TIME_STEPS))
+    counts, _, _ = graph_ops(kind)
+    assert counts["BiasAddGrad"] == chunks
+    counts, _, _ = graph_ops(kind, dtype="mixed_bfloat16")
+    assert counts["BiasAddGrad"] == 0
