@@ -75,6 +75,12 @@ def parse_args(argv=None):
         help="TensorFlow's inter-op thread pool size (0: TensorFlow's default)",
     )
     parser.add_argument(
+        "--intra-op-threads",
+        type=int,
+        default=0,
+        help="TensorFlow's intra-op thread pool size (0: TensorFlow's default)",
+    )
+    parser.add_argument(
         "--torch",
         metavar="PYTHON",
         default="auto",
@@ -251,6 +257,8 @@ def main(argv=None):
     keras.config.set_dtype_policy(args.policy)
     if args.inter_op_threads:
         tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
+    if args.intra_op_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
     rng = np.random.default_rng(args.seed)
     n = args.batches * args.batch
     data = (
@@ -263,7 +271,8 @@ def main(argv=None):
         f"B={args.batch} T={args.timesteps} D={args.features} H={args.units}"
         f"{', bidirectional' if args.bidirectional else ''}, policy "
         f"{args.policy}, {args.repeats} interleaved repeats, inter-op threads "
-        f"{args.inter_op_threads or 'default'}, TF {tf.__version__}, "
+        f"{args.inter_op_threads or 'default'}, intra-op threads "
+        f"{args.intra_op_threads or 'default'}, TF {tf.__version__}, "
         f"Keras {keras.__version__}, devices: "
         f"{[d.device_type for d in tf.config.list_logical_devices()]}"
     )

@@ -33,6 +33,12 @@ def parse_args(argv=None):
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     parser.add_argument("--steps", type=int, default=40, help="training steps timed")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--intra-op-threads",
+        type=int,
+        default=0,
+        help="TensorFlow's intra-op thread pool size (0: TensorFlow's default)",
+    )
     add_set_option(parser, "template's", "units=64 (the same for every template)")
     return parser.parse_args(argv)
 
@@ -124,10 +130,13 @@ def main(argv=None):
     import keras
     import tensorflow as tf
 
+    if args.intra_op_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
     print(
         f"{args.steps} training steps of each template's default config, "
         f"{args.repeats} interleaved repeats, TF {tf.__version__}, Keras "
-        f"{keras.__version__}, {os.cpu_count()} CPUs\n"
+        f"{keras.__version__}, {os.cpu_count()} CPUs, intra-op threads "
+        f"{args.intra_op_threads or 'default'}\n"
     )
     print("| template | cell | bidirectional | rnnkit s | Keras built-ins s | ratio |")
     print("|---|---|---|---:|---:|---:|")

@@ -39,7 +39,8 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
             "layers.py",
             ["--kinds", "lstm", "--batch", "2", "--timesteps", "3", "--features"]
             + ["2", "--units", "3", "--batches", "1", "--repeats", "1"]
-            + ["--bidirectional", "--policy", "mixed_bfloat16"],
+            + ["--bidirectional", "--policy", "mixed_bfloat16"]
+            + ["--intra-op-threads", "1"],
             "| kind | phase |",
         ),
         (
@@ -51,7 +52,8 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
         (
             "templates.py",
             ["--kinds", "classification", "--steps", "1", "--repeats", "1"]
-            + ["--set", "units=4", "--set", "embedding_dim=4"],
+            + ["--set", "units=4", "--set", "embedding_dim=4"]
+            + ["--intra-op-threads", "1"],
             "| template | cell |",
         ),
         (
@@ -109,6 +111,9 @@ def test_benchmark_prints_its_table(script, args, header):
     assert result.returncode == 0, result.stderr[-2000:]
     table = [line for line in result.stdout.splitlines() if line.startswith("|")]
     assert table[0].startswith(header) and len(table) >= 3
+    if "--intra-op-threads" in args:
+        # TensorFlow's thread pool, set before the timing, is in the report.
+        assert "intra-op threads 1" in result.stdout
 
 
 @pytest.mark.slow
