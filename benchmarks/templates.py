@@ -86,6 +86,8 @@ def recurrent_layers(model):
 
 
 def compare(kind, args):
+    import tensorflow as tf
+
     from rnnkit.templates import tasks
 
     task = tasks.locate(kind)
@@ -99,8 +101,10 @@ def compare(kind, args):
     # the models', not the input pipeline's start-up (translation's shuffle
     # buffer added about 7 s to some epochs and not to others).
     batches = train.take(args.steps).cache()
-    for _ in batches:
-        pass
+    count = sum(1 for _ in batches)
+    # A dataset of unknown length makes `fit` warn that it "ran out of
+    # data" when it ends, though every batch was used.
+    batches = batches.apply(tf.data.experimental.assert_cardinality(count))
 
     def epoch(model):
         model.fit(batches, epochs=1, shuffle=False, verbose=0)
