@@ -62,7 +62,10 @@ class RecurrentCell(keras.layers.Layer):
     state_names = ("h",)
     readout_names = ("state",)
     fused_saved_blocks = 1  # see `rnnkit.layers.bptt`
-    fused_separate_recurrent = False
+    fused_separate_recurrent = ()  # see `rnnkit.layers.bptt`
+    # Whether training projects the inputs gate by gate where the recurrent
+    # matmuls run so (`project_input_blocks`, `bptt.gate_by_gate`).
+    fused_input_blocks = False
     seed_generator_first = False
 
     def __init__(
@@ -196,12 +199,7 @@ class RecurrentCell(keras.layers.Layer):
         over it, so one mask serves the whole sequence (variational dropout).
         """
         bias = self.input_bias()
-        # In float32 the bias is a BiasAdd: its gradient sums the rows 4x
-        # faster than the broadcast add's (an LSTM's 1,600 rows of 512:
-        # 160 µs against 690 µs), and without layer normalisation between
-        # them it fuses into the matmul. In bfloat16 that gradient would sum
-        # in bfloat16, too coarsely for the GRU's.
-        bias_add = bias is not None and inputs.dtype == "float32"
+        bias_add = self.adds_bias_in_bias_add(bias, inputs)
         if masks is None and bias_add and not self.normalizes_inputs:
             return self.matmul(inputs, self.kernel, bias)
         if masks is None:
@@ -219,6 +217,44 @@ class RecurrentCell(keras.layers.Layer):
         if bias is None:
             return projected
         return ops.add(projected, bias) if bias_add else projected + bias
+
+    def project_input_blocks(self, inputs, masks=None):
+        """`project_inputs` as a list of one `(..., units)` block per gate,
+        each its own matmul with that gate's columns of the kernel and bias:
+        for the fused loops' steps, which then neither split their inputs
+        into gates nor join the gates' gradients (`fused_input_blocks`).
+        Without layer normalisation, which those loops do not run."""
+        gates = len(self.gates)
+        kernels = ops.split(self.kernel, gates, axis=1)
+        bias = self.input_bias()
+        biases = [None] * gates if bias is None else ops.split(bias, gates, axis=-1)
+        bias_add = self.adds_bias_in_bias_add(bias, inputs)
+        if masks is None:
+            dropped = [inputs] * gates
+        elif len(masks) == 1:  # one mask shared by the gates, applied once
+            dropped = [inputs * self.broadcast_mask(masks[0], inputs)] * gates
+        else:
+            dropped = [inputs * self.broadcast_mask(m, inputs) for m in masks]
+        blocks = []
+        for x, kernel, bias in zip(dropped, kernels, biases):
+            if bias_add:
+                blocks.append(self.matmul(x, kernel, bias))
+                continue
+            block = self.matmul(x, kernel)
+            blocks.append(block if bias is None else block + bias)
+        return blocks
+
+    @staticmethod
+    def adds_bias_in_bias_add(bias, inputs):
+        """Whether the projection of `inputs` adds `bias` in a BiasAdd.
+
+        In float32 it does: its gradient sums the rows 4x faster than the
+        broadcast add's (an LSTM's 1,600 rows of 512: 160 µs against
+        690 µs), and without layer normalisation between them it fuses into
+        the matmul. In bfloat16 that gradient would sum in bfloat16, too
+        coarsely for the GRU's.
+        """
+        return bias is not None and inputs.dtype == "float32"
 
     def step_projection(self, dtype):
         """`u_t -> W_xu u_t + b` for one step's `(batch, features)`, with the

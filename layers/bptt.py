@@ -13,10 +13,11 @@ matmul over all steps at the end:
 Cells opt in with `fusable()` and provide the step's forward and backward
 math:
 
-- `fused_forward(projected_t, recurrent_t, states)`, where `recurrent_t` is
-  `W_xx x_{t-1}` as a list: one `(batch, units)` block per gate, or the
-  whole `(batch, gates * units)` product alone where one matmul made it
-  (see `_Loop.per_gate`), returns
+- `fused_forward(projected_t, recurrent_t, states)`, where `projected_t`
+  is the step's projected inputs and `recurrent_t` is `W_xx x_{t-1}`, each
+  a list: one `(batch, units)` block per gate, or the whole
+  `(batch, gates * units)` tensor alone where one matmul made it (see
+  `gate_by_gate` and `split_gates`), returns
   the new states and the `fused_saved_blocks` tensors of shape
   `(batch, units)` that the backward step needs, each saved in an array of
   its own;
@@ -25,7 +26,8 @@ math:
   gradients with respect to the projected input and to the recurrent term
   `W_xx x_{t-1}` (None when it is the same), each as a list of per-gate
   blocks, and the previous states by paths other than `W_xx` (None for
-  none).
+  none). The cell's `fused_separate_recurrent` names the gates whose two
+  gradients differ.
 
 The saved tensors are the step's local derivatives, so the backward step is
 a few multiplications and one matmul; the forward pass computes them off the
@@ -50,12 +52,30 @@ PARALLEL_ITERATIONS = 32
 # eight were no better and slowed the GRU at the larger size
 # (benchmarks/loop_unrolling.py).
 UNROLL_STEPS = 4
-# The recurrent matmul runs gate by gate (see `_Loop.per_gate`) when its
+# The recurrent matmul runs gate by gate (see `gate_by_gate`) when its
 # output, rows * gates * units, has at least this many entries, or when the
 # batch size is not known when traced. On 2 Xeon cores at units=128 the
 # LSTM's inference gained from 16 rows on (1.37x Keras's speed against 1.25x
 # at 16 rows, 1.10x against 1.17x at 8) and the GRU's from 32.
 PER_GATE_MIN_SIZE = 8192
+
+
+def gate_by_gate(cell, rows):
+    """Whether `cell`'s steps work gate by gate for `rows` rows (None: not
+    known when traced): one recurrent matmul per gate and, for a cell with
+    `fused_input_blocks` (the LSTM), inputs projected before the loop in
+    one block per gate.
+
+    The recurrent matmuls do not depend on each other, so TensorFlow runs
+    them side by side on its inter-op threads. One `(64, 128) x (128, 512)`
+    matmul ran no faster on two intra-op threads than on one (Xeon, oneDNN),
+    and gate by gate an LSTM's step took 110 µs instead of 175 µs in a bare
+    loop; with a single row the extra ops cost more than they save.
+    """
+    gates = len(cell.gates)
+    if gates == 1:
+        return False
+    return rows is None or rows * gates * cell.units >= PER_GATE_MIN_SIZE
 
 
 def fused_recurrence(
@@ -71,7 +91,9 @@ def fused_recurrence(
 
     Args:
         cell: A cell whose `fusable()` is True.
-        projected: `(time, batch, gates * units)`, the cell's projected inputs.
+        projected: `(time, batch, gates * units)`, the cell's projected
+            inputs, or a list of one `(time, batch, units)` block per gate
+            (`RecurrentCell.project_input_blocks`).
         initial_states: List of `(batch, units)` tensors.
         mask_tm: Optional boolean `(time, batch, 1)`.
         training: With True, the call is differentiable by hand-written BPTT
@@ -87,9 +109,11 @@ def fused_recurrence(
         `(time, batch, units)`, masked steps repeating the previous state
         (None in inference without `need_sequence`).
     """
-    kernel = ops.cast(cell.recurrent_kernel, projected.dtype)
+    projected = list(projected) if isinstance(projected, (list, tuple)) else [projected]
+    dtype = projected[0].dtype
+    kernel = ops.cast(cell.recurrent_kernel, dtype)
     bias = cell.recurrent_bias()
-    bias = None if bias is None else ops.cast(bias, projected.dtype)
+    bias = None if bias is None else ops.cast(bias, dtype)
     if not training:
         loop = _Loop(cell, kernel, bias, mask_tm)
         sequence, _, final_states = loop.forward(
@@ -99,17 +123,24 @@ def fused_recurrence(
     if project is not None:
         raise ValueError("Projecting inside the loop is for inference only.")
     has_bias = bias is not None
-    sequence, *final_states = _differentiable(cell, mask_tm, has_bias)(
-        projected, kernel, bias if has_bias else ops.zeros((1,)), *initial_states
+    differentiable = _differentiable(cell, mask_tm, has_bias, len(projected))
+    sequence, *final_states = differentiable(
+        *projected, kernel, bias if has_bias else ops.zeros((1,)), *initial_states
     )
     return sequence, list(final_states)
 
 
-def _differentiable(cell, mask_tm, has_bias):
+def _differentiable(cell, mask_tm, has_bias, blocks):
+    """The fused loop as a function of its `blocks` projected input tensors,
+    the recurrent kernel and bias, and the initial states, with BPTT as its
+    gradient."""
+
     @tf.custom_gradient
-    def fused(projected, kernel, bias, *initial_states):
+    def fused(*args):
+        projected, (kernel, bias) = args[:blocks], args[blocks : blocks + 2]
+        initial_states = args[blocks + 2 :]
         loop = _Loop(cell, kernel, bias if has_bias else None, mask_tm)
-        sequence, saved, final_states = loop.forward(projected, initial_states)
+        sequence, saved, final_states = loop.forward(list(projected), initial_states)
 
         def grad(d_sequence, *d_final_states):
             d_final_states = [
@@ -117,10 +148,10 @@ def _differentiable(cell, mask_tm, has_bias):
                 for d, s in zip(d_final_states, final_states)
             ]
             d_input, d_kernel, d_bias, d_initial = loop.backward(
-                initial_states[0], sequence, saved, d_sequence, d_final_states
+                initial_states[0], sequence, saved, d_sequence, d_final_states, blocks
             )
             d_bias = d_bias if has_bias else ops.zeros_like(bias)
-            return (d_input, d_kernel, d_bias, *d_initial)
+            return (*d_input, d_kernel, d_bias, *d_initial)
 
         return (sequence, *final_states), grad
 
@@ -179,7 +210,8 @@ class _Loop:
         self.kernel_blocks = _gate_blocks(kernel, self.gates)
         self.bias_blocks = None if bias is None else _gate_blocks(bias, self.gates)
         self.mask_tm = mask_tm  # (time, batch, 1) booleans, or None
-        # Whether dz for W_xx differs from dz for the inputs (the GRU's does).
+        # The gates whose dz for W_xx differs from dz for the inputs (the
+        # GRU's candidate).
         self.separate_recurrent = cell.fused_separate_recurrent
 
     @staticmethod
@@ -194,20 +226,23 @@ class _Loop:
         return None if sequence is None else sequence[t]
 
     def forward(self, projected, initial_states, save=True, record=True, project=None):
-        """Runs the recurrence; `save` keeps what backward needs, `record`
-        keeps the state sequence (always kept when saving), and `project`,
-        if given, projects each step's raw inputs."""
+        """Runs the recurrence over `projected`, a list of time-major tensors
+        (one per gate, or one for all); `save` keeps what backward needs,
+        `record` keeps the state sequence (always kept when saving), and
+        `project`, if given, projects each step's raw inputs (the one
+        tensor)."""
         cell = self.cell
-        time_steps = projected.shape[0] or tf.shape(projected)[0]
-        read_input = functools.partial(self.at, projected)
+        time_steps = projected[0].shape[0] or tf.shape(projected[0])[0]
+        readers = [functools.partial(self.at, p) for p in projected]
         if not save:
             # Without `save` no hand-written backward pass follows, and
             # TensorFlow may differentiate this loop itself. The gradient of
             # a slice taken inside a loop is a tensor of the whole sequence's
             # size at every step, so here the inputs are unstacked, whose
             # gradient is one step's size.
-            inputs = _tensor_array(projected[0], time_steps).unstack(projected)
-            read_input = inputs.read
+            readers = [
+                _tensor_array(p[0], time_steps).unstack(p).read for p in projected
+            ]
         record = record or save
         save = save and cell.fused_saved_blocks > 0
         states = list(initial_states)
@@ -222,9 +257,9 @@ class _Loop:
 
         def step(t, states, output_ta, saved_tas):
             recurrent = self.recurrent(states[0])
-            projected_t = read_input(t)
+            projected_t = [read(t) for read in readers]
             if project is not None:
-                projected_t = project(projected_t)
+                projected_t = [project(projected_t[0])]
             new_states, saved = cell.fused_forward(projected_t, recurrent, states)
             m = self.at(self.mask_tm, t)
             if m is not None:
@@ -244,25 +279,12 @@ class _Loop:
         # and unstacking them there would copy every block twice.
         return sequence, saved_tas, states
 
-    def per_gate(self, rows):
-        """Whether the recurrent matmuls run one per gate for `rows` rows.
-
-        They do not depend on each other, so TensorFlow runs them side by side
-        on its inter-op threads. One `(64, 128) x (128, 512)` matmul ran no
-        faster on two intra-op threads than on one (Xeon, oneDNN), and gate
-        by gate an LSTM's step took 110 µs instead of 175 µs in a bare loop;
-        with a single row the extra ops cost more than they save.
-        """
-        if self.gates == 1:
-            return False
-        return rows is None or rows * self.kernel.shape[-1] >= PER_GATE_MIN_SIZE
-
     def recurrent(self, h):
         """`W_xx x_{t-1}` (plus the recurrent bias) as a list: one
         `(batch, units)` block per gate, or the one product, unsplit, which
         saves a small batch's step a split and three adds (the LSTM's
         call at B=1 ran 1.41x Keras's speed split, 1.67x unsplit)."""
-        if not self.per_gate(h.shape[0]):
+        if not gate_by_gate(self.cell, h.shape[0]):
             recurrent = ops.matmul(h, self.kernel)
             if self.bias is not None:
                 recurrent = ops.add(recurrent, self.bias)
@@ -273,27 +295,37 @@ class _Loop:
         # `ops.add` of a vector is a BiasAdd, which fuses into the matmul.
         return [ops.add(r, b) for r, b in zip(blocks, self.bias_blocks)]
 
-    def backward(self, h0, sequence, saved, d_sequence, d_states):
+    def backward(self, h0, sequence, saved, d_sequence, d_states, blocks=1):
+        """BPTT over the saved steps. With `blocks` > 1 the inputs came in one
+        block per gate, and their gradients go back so: each gate's in its own
+        array, never joined. Returns `(d_input, d_kernel, d_bias, d_initial)`,
+        `d_input` a list of `blocks` time-major tensors."""
         cell, kernel = self.cell, self.kernel
         time_steps = sequence.shape[0] or tf.shape(sequence)[0]
+        by_gate = blocks > 1
+        separate = self.separate_recurrent
 
         def read_saved(t):
             if not saved:  # cells that save nothing read the state x_t instead
                 return sequence[t]
             return [ta.read(t) for ta in saved]
 
-        width = kernel.shape[-1]
-        d_input_ta = _tensor_array(h0, time_steps, width)
-        d_recurrent_ta = (
-            _tensor_array(h0, time_steps, width) if self.separate_recurrent else ()
+        width = kernel.shape[-1] // blocks
+        input_tas = tuple(_tensor_array(h0, time_steps, width) for _ in range(blocks))
+        # Gate by gate, an array for each gate whose recurrent gradient
+        # differs; otherwise one for all, if any does.
+        recurrent_arrays = len(separate) if by_gate else int(bool(separate))
+        recurrent_tas = tuple(
+            _tensor_array(h0, time_steps, width) for _ in range(recurrent_arrays)
         )
-        # W_xx^T, gate by gate where the forward step went so (`per_gate`).
-        if self.per_gate(h0.shape[0]):
+        # W_xx^T, gate by gate where the forward step went so, and for
+        # gradients that stay in blocks.
+        if by_gate or gate_by_gate(cell, h0.shape[0]):
             kernel_t = [ops.transpose(k) for k in self.kernel_blocks]
         else:
             kernel_t = [ops.transpose(kernel)]
 
-        def step(t, d_states, d_input_ta, d_recurrent_ta):
+        def step(t, d_states, input_tas, recurrent_tas):
             # The state at t feeds both the output at t and the step at t + 1.
             # (No gradient reaches the sequence when only the final state is
             # used.)
@@ -304,17 +336,21 @@ class _Loop:
             if m is not None:
                 d_new = [ops.where(m, d, ops.zeros_like(d)) for d in d_states]
             d_input, d_recurrent, d_prev = cell.fused_backward(read_saved(t), d_new)
-            # The cell's per-gate blocks are joined for the arrays, off the
-            # path from one step to the next.
-            d_recurrent_blocks = d_input if d_recurrent is None else d_recurrent
-            d_input = _join(d_input)
-            d_recurrent = d_input if d_recurrent is None else _join(d_recurrent)
+            d_recurrent = d_input if d_recurrent is None else d_recurrent
+            if by_gate:
+                input_parts = d_input
+                recurrent_parts = [d_recurrent[g] for g in separate]
+            else:
+                # The per-gate blocks are joined for the arrays, off the path
+                # from one step to the next.
+                input_parts = [_join(d_input)]
+                recurrent_parts = [_join(d_recurrent)] if separate else []
             # d x_{t-1} = dz_t W_xx^T, plus the cell's other paths, in one sum.
             if len(kernel_t) > 1:
-                pairs = zip(d_recurrent_blocks, kernel_t)
-                terms = [ops.matmul(d, k) for d, k in pairs]
+                terms = [ops.matmul(d, k) for d, k in zip(d_recurrent, kernel_t)]
             else:
-                terms = [ops.matmul(d_recurrent, kernel_t[0])]
+                whole = recurrent_parts[0] if separate else input_parts[0]
+                terms = [ops.matmul(whole, kernel_t[0])]
             terms += [] if d_prev[0] is None else [d_prev[0]]
             d_prev[0] = tf.add_n(terms) if len(terms) > 1 else terms[0]
             if m is not None:
@@ -323,25 +359,35 @@ class _Loop:
                     dp + ops.where(m, ops.zeros_like(d), d)
                     for dp, d in zip(d_prev, d_states)
                 ]
-            if self.separate_recurrent:
-                d_recurrent_ta = d_recurrent_ta.write(t, d_recurrent)
-            return t - 1, d_prev, d_input_ta.write(t, d_input), d_recurrent_ta
+            return (
+                t - 1,
+                d_prev,
+                tuple(ta.write(t, d) for ta, d in zip(input_tas, input_parts)),
+                tuple(ta.write(t, d) for ta, d in zip(recurrent_tas, recurrent_parts)),
+            )
 
-        _, d_initial, d_input_ta, d_recurrent_ta = _while(
-            step,
-            (time_steps - 1, list(d_states), d_input_ta, d_recurrent_ta),
-            time_steps,
+        _, d_initial, input_tas, recurrent_tas = _while(
+            step, (time_steps - 1, list(d_states), input_tas, recurrent_tas), time_steps
         )
-        d_input = d_input_ta.stack()  # (time, batch, gates * units)
-        d_recurrent = d_recurrent_ta.stack() if self.separate_recurrent else d_input
+        d_input = [ta.stack() for ta in input_tas]  # (time, batch, width) each
+        d_recurrent = list(d_input)
+        own = [ta.stack() for ta in recurrent_tas]
+        for gate, stacked in zip(separate if by_gate else [0], own):
+            d_recurrent[gate] = stacked
         # x_{t-1} of every step: the initial state, then all but the last.
         previous = ops.concatenate([ops.expand_dims(h0, 0), sequence[:-1]], axis=0)
         flat_previous = ops.reshape(previous, (-1, kernel.shape[0]))
-        flat_d_recurrent = ops.reshape(d_recurrent, (-1, width))
-        # dW_xx = X_prev^T DZ: one large matmul instead of one per step. (The
-        # matmul reads X_prev transposed; an explicit transpose would copy it.)
-        d_kernel = tf.linalg.matmul(flat_previous, flat_d_recurrent, transpose_a=True)
-        d_bias = ops.sum(flat_d_recurrent, axis=0)
+        flat_d_recurrent = [ops.reshape(d, (-1, width)) for d in d_recurrent]
+        # dW_xx = X_prev^T DZ: one large matmul (per block) instead of one per
+        # step. (The matmul reads X_prev transposed; an explicit transpose
+        # would copy it.)
+        d_kernel = _join(
+            [
+                tf.linalg.matmul(flat_previous, d, transpose_a=True)
+                for d in flat_d_recurrent
+            ]
+        )
+        d_bias = _join([ops.sum(d, axis=0) for d in flat_d_recurrent])
         return d_input, d_kernel, d_bias, d_initial
 
 
@@ -357,6 +403,12 @@ def tanh_derivative(t, scale):
     """`scale * (1 - t * t)`: tanh's derivative, given its output `t`, times
     `scale`, in one op (TanhGrad)."""
     return tf.raw_ops.TanhGrad(y=t, dy=scale)
+
+
+def split_gates(parts, gates):
+    """A step's `parts` (a list: one block per gate, or one tensor for all)
+    as one `(batch, units)` block per gate."""
+    return list(parts) if len(parts) > 1 else ops.split(parts[0], gates, axis=-1)
 
 
 def _gate_blocks(weight, gates):

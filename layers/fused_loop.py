@@ -16,7 +16,7 @@ costs memory bandwidth rather than arithmetic, is never written out.
 
 from keras import ops
 
-from rnnkit.layers.bptt import fused_recurrence
+from rnnkit.layers.bptt import fused_recurrence, gate_by_gate
 from rnnkit.layers.time_loop import LoopResult, time_major_mask
 
 MAX_CHUNKS = 4  # more chunks add loop start-up costs that outweigh the overlap
@@ -96,8 +96,12 @@ def run_fused_loop(
         sizes = chunk_sizes(inputs.shape[0])
         chunks = zip(_split_time(inputs, sizes), _split_time(mask_tm, sizes))
         for chunk, chunk_mask in chunks:
-            # (time, batch, gates * units)
-            projected = cell.project_inputs(chunk, input_masks)
+            if cell.fused_input_blocks and gate_by_gate(cell, inputs.shape[1]):
+                # [(time, batch, units)] * gates
+                projected = cell.project_input_blocks(chunk, input_masks)
+            else:
+                # (time, batch, gates * units)
+                projected = cell.project_inputs(chunk, input_masks)
             sequence, states = fused_recurrence(
                 cell, projected, states, chunk_mask, training, need_sequence
             )

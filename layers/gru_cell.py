@@ -1,7 +1,7 @@
 import keras
 from keras import ops
 
-from rnnkit.layers.bptt import sigmoid_derivative, tanh_derivative
+from rnnkit.layers.bptt import sigmoid_derivative, split_gates, tanh_derivative
 from rnnkit.layers.gated_cell import GatedCell
 
 
@@ -80,7 +80,9 @@ class GRUCell(GatedCell):
     state_names = ("h",)
     readout_names = ("update", "reset", "candidate")
     fused_saved_blocks = 5  # the step's local derivatives, and z
-    fused_separate_recurrent = True  # the reset gate scales W_xx h_{t-1}
+    # The candidate's gradient for W_xx differs from its inputs': the reset
+    # gate scales W_xx h_{t-1}.
+    fused_separate_recurrent = (2,)
 
     def __init__(
         self,
@@ -156,10 +158,8 @@ class GRUCell(GatedCell):
 
     def fused_forward(self, projected_t, recurrent, states):
         h_tm1 = states[0]
-        x_z, x_r, x_h = ops.split(projected_t, 3, axis=-1)
-        if len(recurrent) == 1:  # one matmul for all gates
-            recurrent = ops.split(recurrent[0], 3, axis=-1)
-        r_z, r_r, r_h = recurrent
+        x_z, x_r, x_h = split_gates(projected_t, 3)
+        r_z, r_r, r_h = split_gates(recurrent, 3)
         z = ops.sigmoid(x_z + r_z)
         r = ops.sigmoid(x_r + r_r)
         candidate = ops.tanh(x_h + r * r_h)

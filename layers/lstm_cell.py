@@ -2,7 +2,7 @@ import keras
 from keras import initializers, ops
 
 from rnnkit.layers.base_cell import layer_normalize
-from rnnkit.layers.bptt import sigmoid_derivative, tanh_derivative
+from rnnkit.layers.bptt import sigmoid_derivative, split_gates, tanh_derivative
 from rnnkit.layers.gated_cell import GatedCell
 
 
@@ -83,6 +83,12 @@ class LSTMCell(GatedCell):
     state_names = ("h", "c")
     readout_names = ("input", "forget", "candidate", "output", "cell")
     fused_saved_blocks = 6  # local derivatives of the step, and f
+    # Inputs projected gate by gate spare each forward step a split (33-40
+    # µs at B=64, H=128) and each backward step a join of the gates'
+    # gradients (50 µs): training ran 5% faster at H=128 and 9% at H=512 on
+    # 2 Xeon cores. (The GRU's did not: no faster at H=512 and 20% slower at
+    # H=128, its recurrent matmuls slowed by contention for the cores.)
+    fused_input_blocks = True
 
     def __init__(
         self,
@@ -152,11 +158,11 @@ class LSTMCell(GatedCell):
 
     def fused_forward(self, projected_t, recurrent, states):
         c_tm1 = states[1]
-        if len(recurrent) == 1:  # one matmul for all gates
-            z_i, z_f, z_c, z_o = ops.split(projected_t + recurrent[0], 4, axis=-1)
+        if len(projected_t) == len(recurrent) == 1:  # one add, one split
+            z_i, z_f, z_c, z_o = ops.split(projected_t[0] + recurrent[0], 4, axis=-1)
         else:
-            x_gates = ops.split(projected_t, 4, axis=-1)
-            z_i, z_f, z_c, z_o = (x + r for x, r in zip(x_gates, recurrent))
+            pairs = zip(split_gates(projected_t, 4), split_gates(recurrent, 4))
+            z_i, z_f, z_c, z_o = (x + r for x, r in pairs)
         i, f, o = ops.sigmoid(z_i), ops.sigmoid(z_f), ops.sigmoid(z_o)
         g = ops.tanh(z_c)
         c = f * c_tm1 + i * g

@@ -79,7 +79,7 @@ class SimpleRNNCell(RecurrentCell):
         return self.activation is activations.tanh and not self.recurrent_dropout
 
     def fused_forward(self, projected_t, recurrent, states):
-        h = activations.tanh(projected_t + recurrent[0])
+        h = activations.tanh(projected_t[0] + recurrent[0])
         return [h], ()  # backward reads x_t itself, so nothing is saved
 
     def fused_backward(self, h, d_states):

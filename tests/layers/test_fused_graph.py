@@ -58,7 +58,7 @@ def test_the_fused_loops_neither_unstack_nor_stack_what_they_only_read(kind):
     assert counts["TensorListFromTensor"] == 0
     chunks = len(chunk_sizes(TIME_STEPS))
     assert chunks == 2
-    per_chunk = 2 + int(cell.fused_separate_recurrent)
+    per_chunk = 2 + int(bool(cell.fused_separate_recurrent))
     assert counts["TensorListStack"] == chunks * per_chunk
 
 
@@ -87,6 +87,35 @@ def test_a_large_batch_runs_the_recurrent_matmul_gate_by_gate(kind):
     _, many_rows, _ = graph_ops(kind, batch=many)
     assert few_rows["MatMul"] > 0
     assert many_rows["MatMul"] == gates * few_rows["MatMul"]
+
+
+def test_a_large_batch_lstm_trains_with_the_gates_kept_apart():
+    """From `PER_GATE_MIN_SIZE` outputs on, training projects the LSTM's
+    inputs in one block per gate, so no step splits its inputs into gates
+    or joins their gradients: the forward steps have no Split and the
+    backward steps no ConcatV2, and each gate's input gradient leaves its
+    loop in an array of its own. Below the threshold the steps split and
+    join."""
+    many = -(-PER_GATE_MIN_SIZE // (4 * UNITS))
+    counts, in_loops, _ = graph_ops("lstm", batch=many)
+    assert in_loops["MatMul"] > 0
+    assert in_loops["Split"] == in_loops["ConcatV2"] == 0
+    chunks = len(chunk_sizes(TIME_STEPS))
+    assert counts["TensorListStack"] == chunks * (1 + 4)
+    _, few_rows, _ = graph_ops("lstm", batch=4)
+    assert few_rows["Split"] > 0
+    assert few_rows["ConcatV2"] > 0
+
+
+def test_a_large_batch_gru_trains_with_its_inputs_whole():
+    """The GRU's steps join their gradients at any batch size: its inputs
+    in blocks trained 20% slower at B=64, H=128 (see `fused_input_blocks`).
+    Per chunk, the state sequence, the input gradient and the separate
+    recurrent gradient leave the loops."""
+    many = -(-PER_GATE_MIN_SIZE // (3 * UNITS))
+    counts, in_loops, _ = graph_ops("gru", batch=many)
+    assert in_loops["ConcatV2"] > 0
+    assert counts["TensorListStack"] == len(chunk_sizes(TIME_STEPS)) * 3
 
 
 def test_a_small_batch_lstm_step_splits_its_gates_once():

@@ -94,6 +94,55 @@ def test_recurrent_matmuls_gate_by_gate_or_all_at_once_match_keras(
     )
 
 
+@pytest.mark.parametrize("kind,variant", VARIANTS[1:], ids=VARIANT_IDS[1:])
+def test_gate_by_gate_training_with_dropout_and_a_mask_matches_keras(
+    kind, variant, monkeypatch
+):
+    # Training on a large batch projects the LSTM's inputs one gate at a
+    # time, with one dropout mask shared by the gates. The GRU does not by
+    # default (it measured slower), but the loops take any gated cell's
+    # inputs in blocks, the GRU's separate recurrent gradient included.
+    monkeypatch.setattr(bptt, "PER_GATE_MIN_SIZE", 1)
+    options = dict(dropout=0.3, seed=5, return_sequences=True, **variant)
+    theirs, ours = keras_and_rnnkit(kind, **options)
+    ours.cell.fused_input_blocks = True
+    x = random_inputs()
+    trained = outputs_and_gradients(ours, x, mixed_mask(), training=True)
+    assert_same(trained, outputs_and_gradients(theirs, x, mixed_mask(), training=True))
+    plain = outputs_and_gradients(ours, x, mixed_mask(), training=False)
+    assert np.max(np.abs(trained[0] - plain[0])) > 1e-3  # dropout acted
+
+
+@pytest.mark.parametrize("kind,variant", VARIANTS[1:], ids=VARIANT_IDS[1:])
+def test_gate_by_gate_training_with_a_dropout_mask_per_gate(kind, variant, monkeypatch):
+    """`implementation=1` drops each gate's inputs by a mask of its own.
+    Keras 3.15 cannot be the reference here: its LSTM and GRU fail with
+    `dropout` and `implementation=1` alone ("Rank of input (4) must be no
+    greater than rank of output shape (3)"). So the gate-by-gate projection
+    is checked against rnnkit's one-matmul projection, with the same seed
+    and therefore the same masks."""
+    options = dict(dropout=0.3, seed=5, implementation=1, return_sequences=True)
+    _, ours = keras_and_rnnkit(kind, **options, **variant)
+    one_matmul = rnnkit_layers.get_layer(kind, 4, **options, **variant)
+    one_matmul.build((3, 6, 5))
+    one_matmul.set_weights(ours.get_weights())
+    ours.cell.fused_input_blocks = True
+    x = random_inputs()
+    monkeypatch.setattr(bptt, "PER_GATE_MIN_SIZE", 10**9)
+    expected = outputs_and_gradients(one_matmul, x, mixed_mask(), training=True)
+    monkeypatch.setattr(bptt, "PER_GATE_MIN_SIZE", 1)
+    found = outputs_and_gradients(ours, x, mixed_mask(), training=True)
+    assert_same(found, expected)
+    # Per-gate masks differ from one shared mask, so the check can fail.
+    shared = rnnkit_layers.get_layer(
+        kind, 4, **{**options, "implementation": 2}, **variant
+    )
+    shared.build((3, 6, 5))
+    shared.set_weights(ours.get_weights())
+    other = outputs_and_gradients(shared, x, mixed_mask(), training=True)
+    assert np.max(np.abs(other[0] - found[0])) > 1e-3
+
+
 @pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
 def test_long_sequence_runs_in_chunks_and_matches_keras(kind, variant):
     # 70 steps split into four chunks in the fused loop; the mask crosses them.
@@ -398,18 +447,32 @@ def test_cells_match_keras_cells_step_by_step(kind, variant):
 
 
 @pytest.mark.parametrize(
-    "training,batch",
+    "training,batch,per_gate",
     # Inference on STEP_PROJECTION_MIN_BATCH rows projects inside the loop.
-    [(True, 4), (False, 4), (False, STEP_PROJECTION_MIN_BATCH)],
-    ids=["fused-bptt", "autodiff", "autodiff-projected-in-loop"],
+    [
+        (True, 4, False),
+        (True, 4, True),
+        (False, 4, False),
+        (False, STEP_PROJECTION_MIN_BATCH, False),
+    ],
+    ids=[
+        "fused-bptt",
+        "fused-bptt-gate-by-gate",
+        "autodiff",
+        "autodiff-projected-in-loop",
+    ],
 )
 @pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
-def test_mixed_bfloat16_is_as_close_to_float32_as_keras(kind, variant, training, batch):
+def test_mixed_bfloat16_is_as_close_to_float32_as_keras(
+    kind, variant, training, batch, per_gate, monkeypatch
+):
     """Under Keras's `mixed_bfloat16` policy the layers compute in bfloat16
     and keep float32 weights, as Keras's do. Over 40 steps with a mask,
     their outputs and gradients stay within 2**-5 of the float32 numbers
     (relative to the largest of them), as Keras's do: bfloat16 keeps 8
     bits, and the worst error of either library here is about 2%."""
+    if per_gate:
+        monkeypatch.setattr(bptt, "PER_GATE_MIN_SIZE", 1)
     shape = (batch, 40, 5)
     options = {"units": 8, "inputs_shape": shape, "return_sequences": True}
     theirs, ours = keras_and_rnnkit(kind, dtype="mixed_bfloat16", **options, **variant)
