@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from rnnkit import layers as rnnkit_layers
+from rnnkit.layers import fused_loop
 from rnnkit.layers.bptt import PER_GATE_MIN_SIZE
 from rnnkit.layers.fused_loop import STEP_PROJECTION_MIN_BATCH, chunk_sizes
 
@@ -76,10 +77,12 @@ def test_a_gradient_through_inference_does_not_slice_inside_the_loop(kind, batch
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
-def test_a_large_batch_runs_the_recurrent_matmul_gate_by_gate(kind):
+def test_a_large_batch_runs_the_recurrent_matmul_gate_by_gate(kind, monkeypatch):
     """From `PER_GATE_MIN_SIZE` outputs on, each step of both loops runs one
     recurrent matmul per gate (which TensorFlow runs side by side) instead
-    of one for all gates; below it, one."""
+    of one for all gates; below it, one. (Both in chunks here, so that
+    their loops compare one to one.)"""
+    monkeypatch.setattr(fused_loop, "overlaps_chunks", lambda cell, rows: True)
     gates = 3 if kind == "gru" else 4
     _, few_rows, _ = graph_ops(kind, batch=4)
     assert 4 * gates * UNITS < PER_GATE_MIN_SIZE
@@ -100,8 +103,7 @@ def test_a_large_batch_lstm_trains_with_the_gates_kept_apart():
     counts, in_loops, _ = graph_ops("lstm", batch=many)
     assert in_loops["MatMul"] > 0
     assert in_loops["Split"] == in_loops["ConcatV2"] == 0
-    chunks = len(chunk_sizes(TIME_STEPS))
-    assert counts["TensorListStack"] == chunks * (1 + 4)
+    assert counts["TensorListStack"] == 1 + 4  # in one chunk: see below
     _, few_rows, _ = graph_ops("lstm", batch=4)
     assert few_rows["Split"] > 0
     assert few_rows["ConcatV2"] > 0
@@ -115,7 +117,29 @@ def test_a_large_batch_gru_trains_with_its_inputs_whole():
     many = -(-PER_GATE_MIN_SIZE // (3 * UNITS))
     counts, in_loops, _ = graph_ops("gru", batch=many)
     assert in_loops["ConcatV2"] > 0
-    assert counts["TensorListStack"] == len(chunk_sizes(TIME_STEPS)) * 3
+    assert counts["TensorListStack"] == 3  # in one chunk: see below
+
+
+def loops(counts):
+    return counts["While"] + counts["StatelessWhile"]
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+def test_steps_that_keep_the_cores_busy_run_the_sequence_in_one_chunk(
+    kind, monkeypatch
+):
+    """Gate-by-gate steps run a long sequence in one forward and one backward
+    loop: their matmuls already keep two cores busy, and chunks cost more
+    than their overlap gains (`fused_loop.overlaps_chunks`). Smaller steps,
+    the SimpleRNN's, or any step with one intra-op thread run in chunks."""
+    chunks = len(chunk_sizes(TIME_STEPS))
+    assert chunks == 2
+    many = -(-PER_GATE_MIN_SIZE // UNITS)
+    gated = kind != "rnn"
+    assert loops(graph_ops(kind, batch=4)[0]) == 2 * chunks
+    assert loops(graph_ops(kind, batch=many)[0]) == (2 if gated else 2 * chunks)
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "1")
+    assert loops(graph_ops(kind, batch=many)[0]) == 2 * chunks
 
 
 def test_a_small_batch_lstm_step_splits_its_gates_once():
