@@ -7,7 +7,9 @@ machine. It also measures this machine's float32 matmul rate in the same run
 and prints each layer's achieved GFLOP/s as a fraction of it. Three phases:
 "train" is `model.fit`, "infer" is `model.predict`, and "call" is the model
 called in a `tf.function`, batch by batch, as a SavedModel's serving
-signature runs it, without `predict`'s per-call set-up.
+signature runs it, without `predict`'s per-call set-up. `fit` and `predict`
+read the batches from memory, with tf.data's autotuning off, as the
+templates train (`rnnkit.templates.training.without_autotuning`).
 
     python benchmarks/layers.py                   # B=64, T=100, D=64, H=128
     python benchmarks/layers.py --kinds lstm --repeats 9 --batch 32
@@ -39,6 +41,7 @@ import tensorflow as tf  # noqa: E402
 from machine import bf16_flags, cpu_name  # noqa: E402
 
 from rnnkit import layers as rnnkit_layers  # noqa: E402
+from rnnkit.templates.training import without_autotuning  # noqa: E402
 
 KERAS_LAYERS = {
     "rnn": keras.layers.SimpleRNN,
@@ -196,14 +199,16 @@ def compare(kind, args, data):
     x, y = data
     ours, theirs = build_pair(kind, args)
     torch = TorchWorker(kind, args) if args.torch != "none" else None
+    # With autotuning, as `fit` has for NumPy arrays, about half the epochs
+    # here ran at one speed for both libraries (`without_autotuning`).
+    examples = tf.data.Dataset.from_tensor_slices((x, y)).batch(args.batch)
+    examples = without_autotuning(examples.cache())
+    inputs = examples.map(lambda x, y: x).cache()
     train = {
-        m: (lambda m=m: m.fit(x, y, batch_size=args.batch, epochs=1, verbose=0))
+        m: (lambda m=m: m.fit(examples, epochs=1, shuffle=False, verbose=0))
         for m in (ours, theirs)
     }
-    infer = {
-        m: (lambda m=m: m.predict(x, batch_size=args.batch, verbose=0))
-        for m in (ours, theirs)
-    }
+    infer = {m: (lambda m=m: m.predict(inputs, verbose=0)) for m in (ours, theirs)}
     call = {m: traced_calls(m, x, args.batch) for m in (ours, theirs)}
     phases = {"train": train, "infer": infer, "call": call}
     for fns in phases.values():  # compile and warm up outside the timing

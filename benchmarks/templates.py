@@ -88,7 +88,7 @@ def recurrent_layers(model):
 def compare(kind, args):
     import tensorflow as tf
 
-    from rnnkit.templates import tasks
+    from rnnkit.templates import tasks, training
 
     task = tasks.locate(kind)
     config = task.config(set_overrides(args))
@@ -105,6 +105,8 @@ def compare(kind, args):
     # A dataset of unknown length makes `fit` warn that it "ran out of
     # data" when it ends, though every batch was used.
     batches = batches.apply(tf.data.experimental.assert_cardinality(count))
+    # As the templates' `fit` feeds them (see `without_autotuning`).
+    batches = training.without_autotuning(batches)
 
     def epoch(model):
         model.fit(batches, epochs=1, shuffle=False, verbose=0)

@@ -59,6 +59,8 @@ class TaskHyperModel(keras_tuner.HyperModel):
 
         config = self.trial_config(hp)
         train, validation = self.task.module.datasets(config, self.data)
+        train = training.without_autotuning(train)
+        validation = training.without_autotuning(validation)
         guard = training.StopOnNonFiniteLoss()
         early_stopping = keras.callbacks.EarlyStopping(
             monitor=self.task.module.MONITOR,
