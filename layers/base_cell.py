@@ -63,8 +63,10 @@ class RecurrentCell(keras.layers.Layer):
     readout_names = ("state",)
     fused_saved_blocks = 1  # see `rnnkit.layers.bptt`
     fused_separate_recurrent = ()  # see `rnnkit.layers.bptt`
-    # Whether training projects the inputs gate by gate where the recurrent
-    # matmuls run so (`project_input_blocks`, `bptt.gate_by_gate`).
+    # Whether inputs projected before the loop come in one block per gate
+    # where the recurrent matmuls run gate by gate (`project_input_blocks`,
+    # `bptt.gate_by_gate`): the LSTM's, in training and in inference that
+    # projects before the loop.
     fused_input_blocks = False
     seed_generator_first = False
 
