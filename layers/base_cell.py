@@ -238,12 +238,12 @@ class RecurrentCell(keras.layers.Layer):
         else:
             dropped = [inputs * self.broadcast_mask(m, inputs) for m in masks]
         blocks = []
-        for x, kernel, bias in zip(dropped, kernels, biases):
+        for x, kernel, gate_bias in zip(dropped, kernels, biases):
             if bias_add:
-                blocks.append(self.matmul(x, kernel, bias))
+                blocks.append(self.matmul(x, kernel, gate_bias))
                 continue
             block = self.matmul(x, kernel)
-            blocks.append(block if bias is None else block + bias)
+            blocks.append(block if gate_bias is None else block + gate_bias)
         return blocks
 
     @staticmethod

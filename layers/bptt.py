@@ -408,7 +408,7 @@ def tanh_derivative(t, scale):
 def split_gates(parts, gates):
     """A step's `parts` (a list: one block per gate, or one tensor for all)
     as one `(batch, units)` block per gate."""
-    return list(parts) if len(parts) > 1 else ops.split(parts[0], gates, axis=-1)
+    return list(parts) if len(parts) > 1 else _gate_blocks(parts[0], gates)
 
 
 def _gate_blocks(weight, gates):

@@ -51,13 +51,13 @@ def overlaps_chunks(cell, rows):
     cores busy with their matmuls, and TensorFlow splits each large
     projection across its intra-op threads; a chunk's loop then costs more
     than the overlap gains. On 2 Xeon cores at B=64, T=100, one chunk
-    instead of four trained the GRU 10% faster at H=128 (5% slower at
-    H=512) and the LSTM 3-4% faster at H=128 and 9% at H=512; in a
-    bidirectional layer, whose two loops keep both cores busy, 9% and 12%.
-    With one intra-op thread, though, a projection runs on one core, and
-    four chunks trained 3% (LSTM) and 10% (GRU) faster than one. The
-    SimpleRNN's serial steps leave a core idle: four chunks trained it 15%
-    faster.
+    instead of four trained the GRU 5-11% faster at H=128 (5% slower at
+    H=512) and the LSTM 3-5% faster at H=128 and 9% at H=512; in a
+    bidirectional layer, whose two loops keep both cores busy, 7% (GRU)
+    and 10% (LSTM). With one intra-op thread, though, a projection runs on
+    one core, and four chunks trained 3% (LSTM) and 10% (GRU) faster than
+    one. The SimpleRNN's serial steps leave a core idle: four chunks
+    trained it 13% faster.
     """
     return not gate_by_gate(cell, rows) or _intra_op_threads() == 1
 

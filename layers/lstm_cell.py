@@ -86,8 +86,8 @@ class LSTMCell(GatedCell):
     # Inputs projected gate by gate spare each forward step a split (33-40
     # µs at B=64, H=128) and each backward step a join of the gates'
     # gradients (50 µs): training ran 5% faster at H=128 and 9% at H=512 on
-    # 2 Xeon cores. (The GRU's did not: no faster at H=512 and 20% slower at
-    # H=128, its recurrent matmuls slowed by contention for the cores.)
+    # 2 Xeon cores. (The GRU's did not: no faster at H=512 and 20-25% slower
+    # at H=128, its recurrent matmuls slowed by contention for the cores.)
     fused_input_blocks = True
 
     def __init__(

@@ -87,12 +87,12 @@ def diverged(config, where):
 def without_autotuning(dataset):
     """`dataset` with tf.data's autotuning off.
 
-    On 2 cores autotuning slowed whole epochs: in about half of them its
-    work took a core away from the training step for the epoch, whatever
-    the model (the LSTM layers' benchmark: 39 ms a batch in those epochs,
-    24-28 ms in the others, for rnnkit's and Keras's layers alike; the
-    classification template's 40 steps: 1.26 s against 1.08 s). Without
-    it, every epoch ran at the faster speed. Parallel maps and prefetches
+    On 2 cores autotuning slowed whole epochs: about half of them ran as
+    if the training step had one core instead of two, whatever the model
+    (the LSTM layers' benchmark: 39 ms a batch in those epochs, 24-28 ms in
+    the others, for rnnkit's and Keras's layers alike; the classification
+    template's 40 steps: 1.26 s against 1.08 s, medians). Without it,
+    every epoch ran at the faster speed. Parallel maps and prefetches
     asked for with `tf.data.AUTOTUNE` still run in parallel, at a fixed
     parallelism of min(16, cores).
     """

@@ -143,9 +143,16 @@ def test_gate_by_gate_training_with_a_dropout_mask_per_gate(kind, variant, monke
     assert np.max(np.abs(other[0] - found[0])) > 1e-3
 
 
+@pytest.mark.parametrize("per_gate", [False, True], ids=["chunks", "gate-by-gate"])
 @pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
-def test_long_sequence_runs_in_chunks_and_matches_keras(kind, variant):
-    # 70 steps split into four chunks in the fused loop; the mask crosses them.
+def test_long_sequence_runs_in_chunks_and_matches_keras(
+    kind, variant, per_gate, monkeypatch
+):
+    # 70 steps split into four chunks in the fused loop; the mask crosses
+    # them. Gate by gate (as on a large batch), the gated layers run them in
+    # one chunk, the LSTM with its inputs in blocks (`overlaps_chunks`).
+    if per_gate:
+        monkeypatch.setattr(bptt, "PER_GATE_MIN_SIZE", 1)
     shape = (2, 70, 3)
     theirs, ours = keras_and_rnnkit(
         kind, units=3, inputs_shape=shape, return_sequences=True, **variant

@@ -40,6 +40,7 @@ def test_the_templates_fit_turns_autotuning_off(tmp_path):
     y = x.sum(axis=1, keepdims=True)
     train = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
     validation = tf.data.Dataset.from_tensor_slices((x[:8], y[:8])).batch(8)
+    RecordingModel.seen = []
     model = RecordingModel([keras.Input((3,)), keras.layers.Dense(1)])
     model.compile(optimizer=training.optimizer(CONFIG), loss="mse")
     history = training.fit(
