@@ -99,7 +99,9 @@ def fused_recurrence(
         training: With True, the call is differentiable by hand-written BPTT
             and saves the step's local derivatives; with False, it saves
             nothing.
-        need_sequence: Whether to return the state sequence in inference.
+        need_sequence: Whether to return the state sequence. Training
+            records it for the backward pass either way, but returns it only
+            if needed (see `_differentiable`).
         project: Inference only: a function from one step's raw inputs
             `(batch, features)` to their projection. `projected` then holds
             the raw inputs, each projected inside the loop.
@@ -107,7 +109,7 @@ def fused_recurrence(
     Returns:
         `(sequence, final_states)`: the first state at every step,
         `(time, batch, units)`, masked steps repeating the previous state
-        (None in inference without `need_sequence`).
+        (None without `need_sequence`).
     """
     projected = list(projected) if isinstance(projected, (list, tuple)) else [projected]
     dtype = projected[0].dtype
@@ -123,17 +125,29 @@ def fused_recurrence(
     if project is not None:
         raise ValueError("Projecting inside the loop is for inference only.")
     has_bias = bias is not None
-    differentiable = _differentiable(cell, mask_tm, has_bias, len(projected))
-    sequence, *final_states = differentiable(
+    differentiable = _differentiable(
+        cell, mask_tm, has_bias, len(projected), need_sequence
+    )
+    outputs = differentiable(
         *projected, kernel, bias if has_bias else ops.zeros((1,)), *initial_states
     )
+    if not need_sequence:
+        return None, list(outputs)
+    sequence, *final_states = outputs
     return sequence, list(final_states)
 
 
-def _differentiable(cell, mask_tm, has_bias, blocks):
+def _differentiable(cell, mask_tm, has_bias, blocks, with_sequence=True):
     """The fused loop as a function of its `blocks` projected input tensors,
     the recurrent kernel and bias, and the initial states, with BPTT as its
-    gradient."""
+    gradient.
+
+    It returns the final states, after the state sequence `with_sequence`.
+    A sequence returned but not used would still get a gradient, a
+    `(time, batch, units)` tensor of zeros, which the backward loop would
+    slice and add at every step: two ops per step for nothing when a layer
+    returns only its last output.
+    """
 
     @tf.custom_gradient
     def fused(*args):
@@ -142,7 +156,9 @@ def _differentiable(cell, mask_tm, has_bias, blocks):
         loop = _Loop(cell, kernel, bias if has_bias else None, mask_tm)
         sequence, saved, final_states = loop.forward(list(projected), initial_states)
 
-        def grad(d_sequence, *d_final_states):
+        def grad(*d_outputs):
+            d_sequence = d_outputs[0] if with_sequence else None
+            d_final_states = d_outputs[1:] if with_sequence else d_outputs
             d_final_states = [
                 ops.zeros_like(s) if d is None else d
                 for d, s in zip(d_final_states, final_states)
@@ -153,7 +169,8 @@ def _differentiable(cell, mask_tm, has_bias, blocks):
             d_bias = d_bias if has_bias else ops.zeros_like(bias)
             return (*d_input, d_kernel, d_bias, *d_initial)
 
-        return (sequence, *final_states), grad
+        outputs = (sequence, *final_states) if with_sequence else tuple(final_states)
+        return outputs, grad
 
     return fused
 

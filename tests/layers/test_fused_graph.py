@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from rnnkit import layers as rnnkit_layers
 from rnnkit.layers import fused_loop
-from rnnkit.layers.bptt import PER_GATE_MIN_SIZE
+from rnnkit.layers.bptt import PER_GATE_MIN_SIZE, UNROLL_STEPS
 from rnnkit.layers.fused_loop import STEP_PROJECTION_MIN_BATCH, chunk_sizes
 
 TIME_STEPS = 40
@@ -22,11 +22,13 @@ TIME_STEPS = 40
 UNITS = 8
 
 
-def graph_ops(kind, training=True, batch=4, dtype=None):
+def graph_ops(kind, training=True, batch=4, dtype=None, return_sequences=True):
     """Counts of each op type in a traced gradient of a fused layer with
     respect to its weights and inputs: in the whole graph, the while loops'
     bodies included, and in those bodies alone."""
-    layer = rnnkit_layers.get_layer(kind, UNITS, return_sequences=True, dtype=dtype)
+    layer = rnnkit_layers.get_layer(
+        kind, UNITS, return_sequences=return_sequences, dtype=dtype
+    )
     x = tf.constant(np.ones((batch, TIME_STEPS, 3), "float32"))
     layer(x)
 
@@ -61,6 +63,21 @@ def test_the_fused_loops_neither_unstack_nor_stack_what_they_only_read(kind):
     assert chunks == 2
     per_chunk = 2 + int(bool(cell.fused_separate_recurrent))
     assert counts["TensorListStack"] == chunks * per_chunk
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+def test_a_layer_that_returns_its_last_output_reads_no_sequence_gradient(kind):
+    """Returning only the last output, a layer leaves the state sequence
+    unused, and a sequence returned from the fused loop would still get a
+    gradient: a tensor of zeros that every backward step would slice and
+    add. The loop returns the sequence only when the layer needs it, so its
+    backward steps read one slice fewer each (the 40 steps run in two
+    chunks of five iterations of `UNROLL_STEPS`)."""
+    _, with_sequences, _ = graph_ops(kind, return_sequences=True)
+    _, last_only, _ = graph_ops(kind, return_sequences=False)
+    backward_loops = len(chunk_sizes(TIME_STEPS))
+    saved = with_sequences["StridedSlice"] - last_only["StridedSlice"]
+    assert saved == backward_loops * UNROLL_STEPS
 
 
 @pytest.mark.parametrize("batch", [4, STEP_PROJECTION_MIN_BATCH])
