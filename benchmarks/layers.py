@@ -14,6 +14,7 @@ templates train (`rnnkit.templates.training.without_autotuning`).
     python benchmarks/layers.py                   # B=64, T=100, D=64, H=128
     python benchmarks/layers.py --kinds lstm --repeats 9 --batch 32
     python benchmarks/layers.py --bidirectional    # Bidirectional(...) of each
+    python benchmarks/layers.py --bidirectional --keras-wrapper
     python benchmarks/layers.py --policy mixed_bfloat16 --units 512
     python benchmarks/layers.py --torch /path/to/python  # PyTorch from there
 
@@ -64,7 +65,13 @@ def parse_args(argv=None):
     parser.add_argument(
         "--bidirectional",
         action="store_true",
-        help="wrap each layer in keras.layers.Bidirectional",
+        help="wrap each layer in its library's Bidirectional",
+    )
+    parser.add_argument(
+        "--keras-wrapper",
+        action="store_true",
+        help="with --bidirectional, wrap rnnkit's layers in Keras's Bidirectional "
+        "rather than rnnkit's",
     )
     parser.add_argument(
         "--policy",
@@ -160,12 +167,19 @@ def layer_flops(kind, args):
     return per_step * args.timesteps * directions
 
 
+def bidirectional_label(args):
+    if not args.bidirectional:
+        return ""
+    wrapper = "keras.layers" if args.keras_wrapper else "rnnkit.layers"
+    return f", bidirectional (rnnkit's layers in {wrapper}.Bidirectional)"
+
+
 def build_pair(kind, args):
     """Two identical models, one per library, sharing the same weights."""
 
-    def model(layer):
+    def model(layer, wrapper=keras.layers.Bidirectional):
         if args.bidirectional:
-            layer = keras.layers.Bidirectional(layer)
+            layer = wrapper(layer)
         inputs = keras.Input((args.timesteps, args.features))
         # The output in float32, as Keras advises under a mixed policy.
         outputs = keras.layers.Dense(1, dtype="float32")(layer(inputs))
@@ -175,7 +189,9 @@ def build_pair(kind, args):
 
     keras.utils.set_random_seed(args.seed)
     theirs = model(KERAS_LAYERS[kind](args.units))
-    ours = model(rnnkit_layers.get_layer(kind, args.units))
+    # rnnkit's wrapper tells rnnkit's layers that their loops share the cores.
+    wrapper = keras.layers if args.keras_wrapper else rnnkit_layers
+    ours = model(rnnkit_layers.get_layer(kind, args.units), wrapper.Bidirectional)
     ours.set_weights(theirs.get_weights())
     return ours, theirs
 
@@ -274,7 +290,7 @@ def main(argv=None):
     peak = matmul_gflops(dtype=compute)
     print(
         f"B={args.batch} T={args.timesteps} D={args.features} H={args.units}"
-        f"{', bidirectional' if args.bidirectional else ''}, policy "
+        f"{bidirectional_label(args)}, policy "
         f"{args.policy}, {args.repeats} interleaved repeats, inter-op threads "
         f"{args.inter_op_threads or 'default'}, intra-op threads "
         f"{args.intra_op_threads or 'default'}, TF {tf.__version__}, "

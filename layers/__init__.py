@@ -2,9 +2,11 @@
 
 Drop-in replacements for the `keras.layers` classes of the same names, with a
 faster time loop and three additions that are off by default: a learned
-initial state `x_0`, layer normalisation, and `gate_activations()`.
+initial state `x_0`, layer normalisation, and `gate_activations()`; and
+`Bidirectional`, Keras's wrapper told that its two loops share the cores.
 """
 
+from rnnkit.layers.bidirectional import Bidirectional
 from rnnkit.layers.factory import CELL_TYPES, get_cell, get_layer
 from rnnkit.layers.gru import GRU
 from rnnkit.layers.gru_cell import GRUCell
@@ -14,6 +16,7 @@ from rnnkit.layers.simple_rnn import SimpleRNN
 from rnnkit.layers.simple_rnn_cell import SimpleRNNCell
 
 __all__ = [
+    "Bidirectional",
     "CELL_TYPES",
     "GRU",
     "GRUCell",

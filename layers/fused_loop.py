@@ -42,7 +42,7 @@ def chunk_sizes(time_steps):
     return [base + (1 if i < extra else 0) for i in range(count)]
 
 
-def overlaps_chunks(cell, rows):
+def overlaps_chunks(cell, rows, training=True):
     """Whether to run a long sequence in chunks for `rows` rows (None: not
     known when traced), so that one chunk's projection overlaps another's
     recurrence.
@@ -59,7 +59,7 @@ def overlaps_chunks(cell, rows):
     one. The SimpleRNN's serial steps leave a core idle: four chunks
     trained it 13% faster.
     """
-    return not gate_by_gate(cell, rows) or _intra_op_threads() == 1
+    return not gate_by_gate(cell, rows, training) or _intra_op_threads() == 1
 
 
 def _intra_op_threads():
@@ -130,10 +130,11 @@ def run_fused_loop(
         sequences.append(sequence)
     else:
         rows = inputs.shape[1]
-        sizes = chunk_sizes(inputs.shape[0]) if overlaps_chunks(cell, rows) else None
+        chunked = overlaps_chunks(cell, rows, training)
+        sizes = chunk_sizes(inputs.shape[0]) if chunked else None
         chunks = zip(_split_time(inputs, sizes), _split_time(mask_tm, sizes))
         for chunk, chunk_mask in chunks:
-            if cell.fused_input_blocks and gate_by_gate(cell, rows):
+            if cell.fused_input_blocks and gate_by_gate(cell, rows, training):
                 # [(time, batch, units)] * gates
                 projected = cell.project_input_blocks(chunk, input_masks)
             else:

@@ -44,6 +44,13 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
             "| kind | phase |",
         ),
         (
+            "layers.py",
+            ["--kinds", "gru", "--batch", "2", "--timesteps", "3", "--features"]
+            + ["2", "--units", "3", "--batches", "1", "--repeats", "1"]
+            + ["--bidirectional", "--keras-wrapper"],
+            "| kind | phase |",
+        ),
+        (
             "bfloat16.py",
             ["--kinds", "rnn", "--units", "3", "--batch", "2", "--timesteps", "3"]
             + ["--features", "2", "--batches", "1", "--repeats", "1"],

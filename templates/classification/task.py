@@ -19,7 +19,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from rnnkit.layers import CELL_TYPES, get_layer
+from rnnkit.layers import CELL_TYPES, Bidirectional, get_layer
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.templates import config as settings
 from rnnkit.templates import (
@@ -202,7 +202,7 @@ def recurrent_stack(config, x):
             **extra,
         )
         if config["bidirectional"]:
-            layer = keras.layers.Bidirectional(layer)
+            layer = Bidirectional(layer)
         x = layer(x)
     return x if pool_last else MaxAndMeanPooling()(x)
 

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rnnkit.layers import CELL_TYPES, get_layer
+from rnnkit.layers import CELL_TYPES, Bidirectional, get_layer
 from rnnkit.templates import config as settings
 from rnnkit.templates import (
     decoding,
@@ -355,7 +355,7 @@ class Seq2Seq(keras.Model):
         )
         self.encoder = [get_layer(cell, units, **options) for _ in range(layers)]
         if bidirectional:
-            self.encoder = [keras.layers.Bidirectional(e) for e in self.encoder]
+            self.encoder = [Bidirectional(e) for e in self.encoder]
         decoder_units = units * (2 if bidirectional else 1)
         self.target_embedding = keras.layers.Embedding(
             len(self.target), embedding_dim, mask_zero=True

@@ -102,6 +102,73 @@ def test_bidirectional_equals_keras(kind, variant, merge_mode, masked):
         assert not np.any(actual[~padded_mask()])
 
 
+# rnnkit.layers.Bidirectional ------------------------------------------------
+
+# Rows enough that rnnkit's gated layers run gate by gate on their own
+# (rows * gates * units >= bptt.PER_GATE_MIN_SIZE), which the wrapper changes.
+WIDE_SHAPE = (64, 6, 5)
+WIDE_UNITS = 32
+
+
+def bidirectional_pair(kind, variant, wrapper, shape=WIDE_SHAPE):
+    """Keras's bidirectional layer of `kind` and `wrapper` around rnnkit's,
+    with the same weights."""
+    options = dict(return_sequences=True, **variant)
+    theirs = keras.layers.Bidirectional(KERAS_LAYERS[kind](WIDE_UNITS, **options))
+    built(theirs, shape)
+    ours = wrapper(rnnkit_layers.get_layer(kind, WIDE_UNITS, **options))
+    built(ours, shape, weights=theirs.get_weights())
+    return ours, theirs
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "mask"])
+@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
+def test_rnnkit_bidirectional_equals_keras_in_inference_and_training(
+    kind, variant, masked
+):
+    ours, theirs = bidirectional_pair(kind, variant, rnnkit_layers.Bidirectional)
+    x = tf.constant(random_inputs(*WIDE_SHAPE))
+    mask = tf.constant(np.tile(padded_mask(), (22, 1))[:64]) if masked else None
+    np.testing.assert_allclose(
+        np.asarray(ours(x, mask=mask)), np.asarray(theirs(x, mask=mask)), atol=ATOL
+    )
+
+    def gradients(layer):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, mask=mask, training=True)
+            loss = tf.reduce_sum(y * y)
+        return [np.asarray(g) for g in tape.gradient(loss, [x, *layer.weights])]
+
+    assert_all_close(gradients(ours), gradients(theirs), atol=1e-4)
+
+
+def test_rnnkit_bidirectional_tells_only_rnnkit_cells_that_they_share_the_cores():
+    ours = rnnkit_layers.Bidirectional(rnnkit_layers.LSTM(4, return_sequences=True))
+    assert ours.forward_layer.cell.shares_cores
+    assert ours.backward_layer.cell.shares_cores
+    assert ours.backward_layer.go_backwards
+    under_keras = keras.layers.Bidirectional(rnnkit_layers.LSTM(4))
+    assert not under_keras.forward_layer.cell.shares_cores
+    assert not rnnkit_layers.LSTM(4).cell.shares_cores
+    # Keras's own layers run under the wrapper as under Keras's wrapper.
+    theirs = built(keras.layers.Bidirectional(keras.layers.LSTM(4)))
+    keras_inside = rnnkit_layers.Bidirectional(keras.layers.LSTM(4))
+    built(keras_inside, weights=theirs.get_weights())
+    x = random_inputs(*SHAPE)
+    np.testing.assert_array_equal(np.asarray(keras_inside(x)), np.asarray(theirs(x)))
+
+
+def test_rnnkit_bidirectional_takes_its_own_backward_layer():
+    forward = rnnkit_layers.GRU(4, return_sequences=True)
+    backward = rnnkit_layers.GRU(4, return_sequences=True, go_backwards=True)
+    layer = rnnkit_layers.Bidirectional(
+        forward, backward_layer=backward, merge_mode="sum"
+    )
+    assert layer.backward_layer is backward and backward.cell.shares_cores
+    assert layer(random_inputs(*SHAPE)).shape == (3, 6, 4)
+
+
 # Training in keras models ---------------------------------------------------
 
 

@@ -20,6 +20,7 @@ MODULES = [
     "rnnkit.layers.gru",
     "rnnkit.layers.lstm",
     "rnnkit.layers.factory",
+    "rnnkit.layers.bidirectional",
 ]
 
 

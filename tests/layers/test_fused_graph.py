@@ -7,6 +7,7 @@ brings back a whole-sequence copy fails here first.
 
 import collections
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -99,7 +100,7 @@ def test_a_large_batch_runs_the_recurrent_matmul_gate_by_gate(kind, monkeypatch)
     recurrent matmul per gate (which TensorFlow runs side by side) instead
     of one for all gates; below it, one. (Both in chunks here, so that
     their loops compare one to one.)"""
-    monkeypatch.setattr(fused_loop, "overlaps_chunks", lambda cell, rows: True)
+    monkeypatch.setattr(fused_loop, "overlaps_chunks", lambda *_: True)
     gates = 3 if kind == "gru" else 4
     _, few_rows, _ = graph_ops(kind, batch=4)
     assert 4 * gates * UNITS < PER_GATE_MIN_SIZE
@@ -194,3 +195,47 @@ def test_the_float32_projection_adds_its_bias_in_a_bias_add(kind):
     assert counts["BiasAddGrad"] == chunks
     counts, _, _ = graph_ops(kind, dtype="mixed_bfloat16")
     assert counts["BiasAddGrad"] == 0
+
+
+def bidirectional_loop_matmuls(wrapper, kind, training):
+    """MatMul ops in the loops of a traced bidirectional `wrapper` around
+    rnnkit's `kind`, on rows enough to run gate by gate: its output in
+    inference, its gradient in training."""
+    rows = -(-PER_GATE_MIN_SIZE // UNITS)
+    layer = wrapper(rnnkit_layers.get_layer(kind, UNITS, return_sequences=True))
+    x = tf.constant(np.ones((rows, TIME_STEPS, 3), "float32"))
+    layer(x)
+
+    @tf.function
+    def run():
+        if not training:
+            return layer(x)
+        with tf.GradientTape() as tape:
+            y = layer(x, training=True)
+        return tape.gradient(y, layer.trainable_variables)
+
+    graph_def = run.get_concrete_function().graph.as_graph_def()
+    return sum(
+        node.op == "MatMul"
+        for function in graph_def.library.function
+        if "body" in function.signature.name
+        for node in function.node_def
+    )
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_bidirectional_inference_multiplies_all_gates_at_once(kind):
+    """Under `rnnkit.layers.Bidirectional` the two directions' loops share
+    the cores, so each inference step runs one recurrent matmul for all its
+    gates instead of one per gate; training runs gate by gate, as under
+    Keras's wrapper."""
+    gates = 3 if kind == "gru" else 4
+    keras_wrapper = keras.layers.Bidirectional
+    ours = bidirectional_loop_matmuls(rnnkit_layers.Bidirectional, kind, False)
+    theirs = bidirectional_loop_matmuls(keras_wrapper, kind, False)
+    # Each step also projects its inputs in one matmul (many rows).
+    steps = ours // 2
+    assert steps > 0
+    assert theirs == steps * (1 + gates)
+    ours = bidirectional_loop_matmuls(rnnkit_layers.Bidirectional, kind, True)
+    assert ours == bidirectional_loop_matmuls(keras_wrapper, kind, True)

@@ -33,9 +33,13 @@ def build_model(kind, structure="single", **options):
         if structure == "stacked":
             first = rnnkit_layers.get_layer(kind, 4, return_sequences=True, **options)
             x = rnnkit_layers.get_layer(kind, 3, name="second")(first(inputs))
-        else:  # bidirectional
+        else:  # under Keras's wrapper or rnnkit's
             layer = rnnkit_layers.get_layer(kind, 4, **options)
-            x = keras.layers.Bidirectional(layer)(inputs)
+            wrappers = {
+                "bidirectional": keras.layers.Bidirectional,
+                "rnnkit-bidirectional": rnnkit_layers.Bidirectional,
+            }
+            x = wrappers[structure](layer)(inputs)
         model = keras.Model(inputs, keras.layers.Dense(2)(x))
     # Perturb every weight, so that ones, zeros (layer norm, learned x_0) and
     # the forget bias all matter for the outputs.
@@ -78,6 +82,7 @@ SAVE_CASES += [(k, {"layer_norm": True}, "single") for k in ("gru", "lstm")]
 SAVE_CASES += [(k, {"go_backwards": True}, "single") for k in CELL_TYPES]
 SAVE_CASES += [(k, {}, "stacked") for k in CELL_TYPES]
 SAVE_CASES += [(k, {}, "bidirectional") for k in CELL_TYPES]
+SAVE_CASES += [(k, {}, "rnnkit-bidirectional") for k in ("gru", "lstm")]
 SAVE_CASES += [
     ("lstm", {"layer_norm": True, "initial_state_mode": "learned"}, "stacked")
 ]
@@ -107,6 +112,8 @@ def test_keras_file_round_trip_is_exact(case, tmp_path):
                 ours, theirs = getattr(copy, attr), getattr(original, attr)
                 assert type(ours) is type(theirs)
                 assert plain_config(ours) == plain_config(theirs)
+                shares = structure == "rnnkit-bidirectional"
+                assert ours.cell.shares_cores is theirs.cell.shares_cores is shares
     for name, value in options.items():
         recurrent = reloaded.layers[0] if structure == "single" else reloaded.layers[1]
         assert getattr(recurrent, name) == value
