@@ -40,14 +40,20 @@ def graph_ops(kind, training=True, batch=4, dtype=None, return_sequences=True):
             y = layer(x, training=training)
         return tape.gradient(y, [x, *layer.trainable_variables])
 
-    graph_def = gradients.get_concrete_function().graph.as_graph_def()
+    return (*op_counts(gradients), layer.cell)
+
+
+def op_counts(function):
+    """Counts of each op type in the traced `tf.function`: in the whole graph,
+    the while loops' bodies included, and in those bodies alone."""
+    graph_def = function.get_concrete_function().graph.as_graph_def()
     counts = collections.Counter(node.op for node in graph_def.node)
     in_loops = collections.Counter()
-    for function in graph_def.library.function:
-        counts.update(node.op for node in function.node_def)
-        if "body" in function.signature.name:
-            in_loops.update(node.op for node in function.node_def)
-    return counts, in_loops, layer.cell
+    for library_function in graph_def.library.function:
+        counts.update(node.op for node in library_function.node_def)
+        if "body" in library_function.signature.name:
+            in_loops.update(node.op for node in library_function.node_def)
+    return counts, in_loops
 
 
 @pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
@@ -214,13 +220,8 @@ def bidirectional_loop_matmuls(wrapper, kind, training):
             y = layer(x, training=True)
         return tape.gradient(y, layer.trainable_variables)
 
-    graph_def = run.get_concrete_function().graph.as_graph_def()
-    return sum(
-        node.op == "MatMul"
-        for function in graph_def.library.function
-        if "body" in function.signature.name
-        for node in function.node_def
-    )
+    _, in_loops = op_counts(run)
+    return in_loops["MatMul"]
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
