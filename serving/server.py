@@ -39,14 +39,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     # (about 40 ms on Linux) on every request.
     disable_nagle_algorithm = True
 
-    def setup(self):
-        super().setup()
-        self.server.connections[self.connection] = threading.current_thread()
-
-    def finish(self):
-        self.server.connections.pop(self.connection, None)
-        super().finish()
-
     def log_message(self, format, *args):
         pass  # no access log; failures are logged where they happen
 
@@ -116,7 +108,6 @@ class Server(http.server.ThreadingHTTPServer):
         max_body: The largest request body, in bytes.
     """
 
-    daemon_threads = True
     # The listen backlog: socketserver's default of 5 resets the connections
     # of a burst of clients that arrive before the accept loop takes them.
     request_queue_size = 1024
@@ -124,7 +115,9 @@ class Server(http.server.ThreadingHTTPServer):
     def __init__(self, address, app, max_body):
         self.app = app
         self.max_body = max_body
-        self.connections = {}  # open socket -> the thread answering it
+        self.connections = set()  # open sockets
+        self.handlers = set()  # every handler thread not yet known to be over
+        self._threads_lock = threading.Lock()
         self.stopping = threading.Event()
         self._busy = 0
         self._idle = threading.Condition()
@@ -148,6 +141,26 @@ class Server(http.server.ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
 
+    def process_request(self, request, client_address):
+        """Answers a new connection in a thread of its own, as
+        `ThreadingMixIn` does, and records both before the thread starts,
+        so that a stop sees every connection accepted. A thread is kept
+        until it is over as a thread, not only until its connection closes
+        (see `stop`)."""
+        thread = threading.Thread(
+            target=self.process_request_thread,
+            args=(request, client_address),
+            daemon=True,
+        )
+        with self._threads_lock:
+            self.connections.add(request)
+            self.handlers = {t for t in self.handlers if t.is_alive()} | {thread}
+        thread.start()
+
+    def shutdown_request(self, request):
+        self.connections.discard(request)
+        super().shutdown_request(request)
+
     @contextlib.contextmanager
     def in_flight(self):
         with self._idle:
@@ -166,13 +179,19 @@ class Server(http.server.ThreadingHTTPServer):
         self.shutdown()
         with self._idle:
             self._idle.wait_for(lambda: self._busy == 0, timeout=grace)
-        open_connections = list(self.connections.items())
-        for connection, _ in open_connections:
+        for connection in list(self.connections):
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-        # Joined, not left to die with the interpreter: a thread still
-        # unwinding through TensorFlow's C++ at exit aborts the process.
-        for _, thread in open_connections:
+        # Every handler thread is joined, not left to die with the
+        # interpreter, including one whose connection has just closed: it
+        # may still be in its teardown, which frees TensorFlow's per-thread
+        # state, and a thread caught in TensorFlow's C++ by the interpreter's
+        # exit aborts the process. CI saw that once (exit status -6 after a
+        # stop mid-request) when only the threads of open connections were
+        # joined.
+        with self._threads_lock:
+            handlers = list(self.handlers)
+        for thread in handlers:
             thread.join(timeout=5)
         self.server_close()
 
