@@ -53,7 +53,10 @@ def add_serve(subparsers):
     parser.add_argument(
         "--max-body-mb", type=float, default=16.0, help="the largest request body"
     )
-    parser.set_defaults(handler=cmd_serve, precheck=precheck_serve)
+    # It only runs SavedModels (cli.SAVED_MODEL_ONLY).
+    parser.set_defaults(
+        handler=cmd_serve, precheck=precheck_serve, saved_model_only=True
+    )
 
 
 def precheck_serve(args):

@@ -153,9 +153,11 @@ class Serving:
         }
 
 
-# Runs in a fresh interpreter: plain TensorFlow only, as a server would.
+# Runs in a fresh interpreter: plain TensorFlow only, as a server would, and
+# without the Keras extras it never needs (quiet_start.KERAS_EXTRAS).
 VERIFY_SCRIPT = """
 import json, sys
+sys.modules.update(dict.fromkeys(("sklearn", "matplotlib"), None))
 import numpy as np
 import tensorflow as tf
 path, requests_file, out_file = sys.argv[1:]

@@ -32,14 +32,40 @@ def quiet_stderr(enabled=True):
         os.close(devnull)
 
 
-def load_tensorflow(debug=False):
+# Keras imports its optional scikit-learn and matplotlib integrations
+# (keras.wrappers, keras.visualization) when they are installed: 2.3 of
+# `import tensorflow`'s 7 s on a 2-core AMD EPYC.
+KERAS_EXTRAS = ("sklearn", "matplotlib")
+
+
+@contextlib.contextmanager
+def without_modules(names):
+    """Inside the block, importing any of `names` not yet imported fails;
+    after it, they import as usual."""
+    hidden = [name for name in names if name not in sys.modules]
+    sys.modules.update(dict.fromkeys(hidden, None))
+    try:
+        yield
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, ...) is None:
+                del sys.modules[name]
+
+
+def load_tensorflow(debug=False, keras_extras=True):
     """Imports TensorFlow and Keras and starts the runtime without their
     start-up lines (which `TF_CPP_MIN_LOG_LEVEL` does not silence: they come
-    before absl's logging is set up)."""
+    before absl's logging is set up).
+
+    Without `keras_extras`, Keras leaves out its scikit-learn and matplotlib
+    integrations (`KERAS_EXTRAS`), for a command that only runs SavedModels
+    and so never uses them; rnnkit's own later imports of those libraries
+    still work."""
     # 3 hides TensorFlow's C++ log but fatal errors; its real failures reach
     # Python as exceptions. (A user's own setting wins.)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if debug else "3")
-    with quiet_stderr(not debug):
+    skipped = () if keras_extras else KERAS_EXTRAS
+    with quiet_stderr(not debug), without_modules(skipped):
         import keras  # noqa: F401
         import tensorflow as tf
 
