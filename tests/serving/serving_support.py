@@ -6,6 +6,7 @@ import os
 import pathlib
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +15,11 @@ import threading
 import keras
 import requests
 
-from rnnkit.templates import export, tasks
+# tests/adversarial/support.py builds what several test modules share once.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "adversarial"))
+import support  # noqa: E402
+
+from rnnkit.templates import export, tasks  # noqa: E402
 
 SMALL = {"units": 8, "embedding_dim": 4, "epochs": 1}
 READY = re.compile(
@@ -43,9 +48,19 @@ def data_files(root):
     }
 
 
-def make_export(root, kind, out, seed=0, version=None):
+def make_export(tmp_path_factory, kind, out, seed=0, version=None):
     """An export of `kind` (untrained, weights drawn with `seed`) made by the
-    task's own `serving`, at `out/<version>`; returns its path."""
+    task's own `serving`, copied to `out/<version>` (default: the next);
+    returns its path. Each (kind, seed) is built once per test session, for
+    all pytest-xdist workers (see `support.shared`)."""
+    name = f"serving-{kind}-{seed}"
+    support.BUILDS.setdefault(name, lambda folder: _build(folder, kind, seed))
+    built = support.shared(tmp_path_factory, name) / "out" / "1"
+    version = version or export.next_version(out)
+    return copy_version(built, pathlib.Path(out) / str(version))
+
+
+def _build(root, kind, seed):
     settings = data_files(root)
     task = tasks.locate(tasks.copy_template(kind, root / kind, force=True))
     config = task.config({**SMALL, **settings[kind]})
@@ -57,7 +72,7 @@ def make_export(root, kind, out, seed=0, version=None):
         **task.module.metadata(config, data, model),
         "hyperparameters": config,
     }
-    return export.write(task.module.serving(model, meta), meta, out, version)
+    export.write(task.module.serving(model, meta), meta, root / "out", 1)
 
 
 class Served:
@@ -130,7 +145,5 @@ def served(path, *flags):
 def copy_version(source, destination):
     """Copies a version folder file by file, as a user's `cp -r` would (not
     atomically)."""
-    import shutil
-
     shutil.copytree(source, destination)
     return pathlib.Path(destination)

@@ -28,7 +28,7 @@ def servers(tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
     running = {}
     for kind in tasks.BUILT_IN:
-        path = make_export(root, kind, root / "out" / kind)
+        path = make_export(tmp_path_factory, kind, root / "out" / kind)
         flags = ["--max-body-mb", str(MAX_BODY_MB)] if kind == "classification" else []
         server = served(path.parent, *flags)
         running[kind] = (server.__enter__(), server, path)

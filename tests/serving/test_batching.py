@@ -34,7 +34,10 @@ BODIES = {
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
     root = tmp_path_factory.mktemp("batching")
-    return {kind: make_export(root, kind, root / "out" / kind) for kind in BODIES}
+    return {
+        kind: make_export(tmp_path_factory, kind, root / "out" / kind)
+        for kind in BODIES
+    }
 
 
 def concurrently(function, arguments):

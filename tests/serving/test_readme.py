@@ -22,9 +22,11 @@ def serving_section():
     return text[start : text.index("\n## ", start + 1)]
 
 
-def test_the_readmes_curl_and_python_examples_work(tmp_path):
-    classifier = make_export(tmp_path, "classification", tmp_path / "out" / "x")
-    generator = make_export(tmp_path, "generation", tmp_path / "out" / "generation")
+def test_the_readmes_curl_and_python_examples_work(tmp_path, tmp_path_factory):
+    classifier = make_export(tmp_path_factory, "classification", tmp_path / "out" / "x")
+    generator = make_export(
+        tmp_path_factory, "generation", tmp_path / "out" / "generation"
+    )
     section = serving_section()
     with (
         served(classifier.parent, "--name", "my_task") as my_task,

@@ -25,9 +25,9 @@ def exports(tmp_path_factory):
     export."""
     root = tmp_path_factory.mktemp("versions")
     return {
-        "a": make_export(root, "classification", root / "a", seed=1),
-        "b": make_export(root, "classification", root / "b", seed=2),
-        "generation": make_export(root, "generation", root / "generation"),
+        "a": make_export(tmp_path_factory, "classification", root / "a", seed=1),
+        "b": make_export(tmp_path_factory, "classification", root / "b", seed=2),
+        "generation": make_export(tmp_path_factory, "generation", root / "generation"),
     }
 
 
