@@ -66,7 +66,9 @@ def built(root, kind, edited):
     if kind == "generation":
         overrides.update(data="corpus.txt", sequence_length=16)
     else:
-        overrides.update(data="pairs.tsv", source_tokenization="word")
+        # target_length bounds the prefix-by-prefix greedy reference's steps
+        # (an eager call of the whole model each).
+        overrides.update(data="pairs.tsv", source_tokenization="word", target_length=16)
     config = task.config(overrides)
     data = task.module.read_data(config, task.folder)
     model = task.module.build_model(config, data)
