@@ -102,6 +102,11 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
             "| clients | method |",
         ),
         (
+            "start_up.py",
+            ["--repeats", "1"],
+            "| start | wall s |",
+        ),
+        (
             "data_scale.py",
             ["--rows", "300", "--megabytes", "0.05", "--steps", "2"],
             "| data | rows |",
