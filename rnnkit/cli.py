@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import os
+import pathlib
 import sys
 
 import rnnkit
@@ -21,10 +22,9 @@ from rnnkit import cli_diagnose, cli_serve, cli_tuning, front_door
 from rnnkit.templates import quiet_start
 from rnnkit.templates.errors import UsageError as UserError
 
-# The defaults of a command that only loads and runs SavedModels, never a
-# task's code: TensorFlow loads without Keras's scikit-learn and matplotlib
-# integrations (quiet_start.load_tensorflow), 2.3 s sooner.
-SAVED_MODEL_ONLY = {"saved_model_only": True}
+# A command that only loads and runs SavedModels loads TensorFlow without
+# Keras's scikit-learn and matplotlib integrations, 2.3 s sooner.
+SAVED_MODEL_ONLY = quiet_start.SAVED_MODEL_ONLY
 TRUST = (
     "Models are programs: load SavedModels and .keras files only from sources "
     "you trust (see TensorFlow's SECURITY.md)."
@@ -103,6 +103,22 @@ def train_overrides(args):
     return overrides
 
 
+def precheck_task_runs(target, run_id):
+    """A task folder (or built-in name) with the run `run_id`, or with any
+    completed run, before TensorFlow: the same errors, at once."""
+    from rnnkit.templates import runs, tasks
+
+    _, workdir = tasks.find(target)
+    runs.check_pickable(workdir, run_id)
+
+
+def precheck_saved_model(args):
+    """An rnnkit export at `args.saved_model`, before TensorFlow."""
+    from rnnkit.templates import export
+
+    export.read_metadata(args.saved_model)
+
+
 def precheck_train(args):
     """The settings' keys and types, a resumed run's, and the strategy's
     arguments (TF_CONFIG), before TensorFlow."""
@@ -149,7 +165,18 @@ def _add_evaluate(subparsers):
     parser.add_argument("--data", required=True, help="labelled data to score")
     parser.add_argument("--run", help="with a task: this run rather than the best")
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(handler=cmd_evaluate)
+    parser.set_defaults(handler=cmd_evaluate, precheck=precheck_evaluate)
+
+
+def precheck_evaluate(args):
+    """The target, an export, a run folder or a task with runs, before
+    TensorFlow (as `workflow.evaluate` tells them apart)."""
+    from rnnkit.templates import export
+
+    if export.is_export(args.target):
+        export.read_metadata(args.target)
+    elif not (pathlib.Path(args.target) / "model.keras").is_file():
+        precheck_task_runs(args.target, args.run)
 
 
 def cmd_evaluate(args):
@@ -197,6 +224,7 @@ def precheck_export(args):
         raise UserError(
             f"--version must be a positive integer. Received: {args.version}"
         )
+    precheck_task_runs(args.target, args.run)
 
 
 def cmd_export(args):
@@ -239,7 +267,9 @@ def _add_predict(subparsers):
             "--greedy", action="store_true", help="the likeliest tokens"
         )
         options.add_argument("--beam-width", type=int, help="translation: beam search")
-        parser.set_defaults(handler=cmd_predict, **SAVED_MODEL_ONLY)
+        parser.set_defaults(
+            handler=cmd_predict, precheck=precheck_saved_model, **SAVED_MODEL_ONLY
+        )
 
 
 # Decoding options; each task checks which apply to it.
@@ -288,7 +318,9 @@ def _add_attention(subparsers):
     parser.add_argument("saved_model")
     parser.add_argument("text")
     parser.add_argument("--out", default="attention.png", help="the PNG to write")
-    parser.set_defaults(handler=cmd_attention, **SAVED_MODEL_ONLY)
+    parser.set_defaults(
+        handler=cmd_attention, precheck=precheck_saved_model, **SAVED_MODEL_ONLY
+    )
 
 
 def cmd_attention(args):
@@ -307,7 +339,9 @@ def _add_info(subparsers):
     )
     parser.add_argument("saved_model")
     parser.add_argument("--json", action="store_true")
-    parser.set_defaults(handler=cmd_info, **SAVED_MODEL_ONLY)
+    parser.set_defaults(
+        handler=cmd_info, precheck=precheck_saved_model, **SAVED_MODEL_ONLY
+    )
 
 
 def cmd_info(args):

@@ -2,6 +2,7 @@
 
 import sys
 
+from rnnkit.templates import quiet_start
 from rnnkit.templates.errors import UsageError
 
 MEBIBYTE = 2**20
@@ -53,9 +54,8 @@ def add_serve(subparsers):
     parser.add_argument(
         "--max-body-mb", type=float, default=16.0, help="the largest request body"
     )
-    # It only runs SavedModels (cli.SAVED_MODEL_ONLY).
     parser.set_defaults(
-        handler=cmd_serve, precheck=precheck_serve, saved_model_only=True
+        handler=cmd_serve, precheck=precheck_serve, **quiet_start.SAVED_MODEL_ONLY
     )
 
 

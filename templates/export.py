@@ -23,7 +23,7 @@ import tempfile
 
 import numpy as np
 
-from rnnkit.templates import atomic
+from rnnkit.templates import atomic, quiet_start
 from rnnkit.templates.errors import CorruptError, RnnkitError
 
 METADATA = pathlib.Path("assets") / "rnnkit.json"
@@ -155,9 +155,10 @@ class Serving:
 
 # Runs in a fresh interpreter: plain TensorFlow only, as a server would, and
 # without the Keras extras it never needs (quiet_start.KERAS_EXTRAS).
-VERIFY_SCRIPT = """
-import json, sys
-sys.modules.update(dict.fromkeys(("sklearn", "matplotlib"), None))
+VERIFY_SCRIPT = (
+    quiet_start.HIDE_KERAS_EXTRAS
+    + """
+import json
 import numpy as np
 import tensorflow as tf
 path, requests_file, out_file = sys.argv[1:]
@@ -175,6 +176,7 @@ for name, request in json.load(open(requests_file)):
 assert "rnnkit" not in sys.modules, "the check must not need rnnkit"
 json.dump(answers, open(out_file, "w"))
 """
+)
 
 
 def versions(root):
@@ -307,6 +309,12 @@ def _move_into_place(staged, root, details, version, force):
             continue  # another export took this number: take the next
         os.replace(staged, target)  # replaces only the empty folder just made
         return target
+
+
+def is_export(path):
+    """Whether `path` is a SavedModel folder or a folder of versions."""
+    path = pathlib.Path(path)
+    return (path / "saved_model.pb").is_file() or bool(versions(path))
 
 
 def resolve(path):

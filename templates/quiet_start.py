@@ -36,6 +36,14 @@ def quiet_stderr(enabled=True):
 # (keras.wrappers, keras.visualization) when they are installed: 2.3 of
 # `import tensorflow`'s 7 s on a 2-core AMD EPYC.
 KERAS_EXTRAS = ("sklearn", "matplotlib")
+# The parser defaults of a command that only loads and runs SavedModels,
+# never a task's code: it loads TensorFlow without KERAS_EXTRAS.
+SAVED_MODEL_ONLY = {"saved_model_only": True}
+# The same for a fresh interpreter that will never need them (the export's
+# check): its first lines hide them for good.
+HIDE_KERAS_EXTRAS = (
+    f"import sys\nsys.modules.update(dict.fromkeys({KERAS_EXTRAS!r}, None))\n"
+)
 
 
 @contextlib.contextmanager

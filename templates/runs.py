@@ -111,9 +111,7 @@ def best(task_dir, metric, mode="max"):
     lowest with `mode="min"`)."""
     runs = completed(task_dir)
     if not runs:
-        raise RnnkitError(
-            f"{task_dir}: no completed runs in {RUNS}/; run `rnnkit train` first"
-        )
+        raise _no_runs(task_dir)
     scores, damaged = {}, []
     for folder in runs:
         try:
@@ -132,6 +130,23 @@ def best(task_dir, metric, mode="max"):
         log.warning("skipped a damaged run: %s", reason)
     pick = max if mode == "max" else min
     return pick(scores, key=scores.get)
+
+
+def _no_runs(task_dir):
+    return RnnkitError(
+        f"{task_dir}: no completed runs in {RUNS}/; run `rnnkit train` first"
+    )
+
+
+def check_pickable(task_dir, run_id=None):
+    """The error `find(task_dir, run_id)` or `best(task_dir, ...)` would
+    give for a missing run or for no completed run at all, without the
+    task's code (which `best` needs for its metric): `rnnkit export` and
+    `evaluate` answer these before TensorFlow loads."""
+    if run_id:
+        find(task_dir, run_id)
+    elif not completed(task_dir):
+        raise _no_runs(task_dir)
 
 
 def _reason(folder, error, metric):

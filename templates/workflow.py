@@ -195,7 +195,7 @@ def evaluate(target, data, run_id=None):
     run. A run is scored by its task's code, reading `data` as the task
     reads its own; a SavedModel by itself (see `inference.evaluate`)."""
     path = pathlib.Path(target)
-    if (path / "saved_model.pb").is_file() or export.versions(path):
+    if export.is_export(path):
         return inference.evaluate(path, data)
     task = None
     if (path / "model.keras").is_file():

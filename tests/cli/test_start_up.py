@@ -75,3 +75,26 @@ def test_tensorflow_without_keras_extras_leaves_them_for_rnnkit():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:3] == ["[]", "1.0", "['matplotlib', 'sklearn']"]
+
+
+@pytest.mark.slow
+def test_the_exports_check_loads_tensorflow_without_keras_extras():
+    from rnnkit.templates import export
+
+    # The check's own lines up to its TensorFlow import, in a fresh process.
+    preamble, _ = export.VERIFY_SCRIPT.split("import tensorflow as tf\n", 1)
+    script = preamble + (
+        "import tensorflow as tf, keras\n"
+        "print(float(keras.layers.Dense(1)(tf.ones((1, 2))).shape[-1]))\n"
+        "extras = ('sklearn', 'matplotlib')\n"
+        "print(sorted(m for m in extras if sys.modules.get(m) is not None))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["1.0", "[]"]
