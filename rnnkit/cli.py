@@ -103,15 +103,6 @@ def train_overrides(args):
     return overrides
 
 
-def precheck_task_runs(target, run_id):
-    """A task folder (or built-in name) with the run `run_id`, or with any
-    completed run, before TensorFlow: the same errors, at once."""
-    from rnnkit.templates import runs, tasks
-
-    _, workdir = tasks.find(target)
-    runs.check_pickable(workdir, run_id)
-
-
 def precheck_saved_model(args):
     """An rnnkit export at `args.saved_model`, before TensorFlow."""
     from rnnkit.templates import export
@@ -171,12 +162,12 @@ def _add_evaluate(subparsers):
 def precheck_evaluate(args):
     """The target, an export, a run folder or a task with runs, before
     TensorFlow (as `workflow.evaluate` tells them apart)."""
-    from rnnkit.templates import export
+    from rnnkit.templates import export, tasks
 
     if export.is_export(args.target):
         export.read_metadata(args.target)
     elif not (pathlib.Path(args.target) / "model.keras").is_file():
-        precheck_task_runs(args.target, args.run)
+        tasks.check_runs(args.target, args.run)
 
 
 def cmd_evaluate(args):
@@ -216,7 +207,7 @@ def _add_export(subparsers):
 
 
 def precheck_export(args):
-    from rnnkit.templates import names
+    from rnnkit.templates import names, tasks
 
     if args.name is not None:
         names.path_component(args.name, "--name")
@@ -224,7 +215,7 @@ def precheck_export(args):
         raise UserError(
             f"--version must be a positive integer. Received: {args.version}"
         )
-    precheck_task_runs(args.target, args.run)
+    tasks.check_runs(args.target, args.run)
 
 
 def cmd_export(args):

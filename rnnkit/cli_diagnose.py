@@ -5,6 +5,7 @@ TensorFlow is imported inside the handlers, after the arguments are checked.
 """
 
 import math
+import pathlib
 
 from rnnkit.templates.errors import RnnkitError
 
@@ -89,6 +90,22 @@ def _check_gradient_args(args):
         if not value > 0:
             flag = "--" + name.replace("_", "-")
             raise DiagnoseError(f"{flag} must be positive. Received: {flag} {value}")
+    if args.target is not None and not _is_run(args.target):
+        from rnnkit.templates import tasks
+
+        tasks.find(args.target)
+
+
+def _is_run(target):
+    return (pathlib.Path(target) / "model.keras").is_file()
+
+
+def _check_gates_args(args):
+    """A run folder, or a task with a completed run, before TensorFlow."""
+    if not _is_run(args.target):
+        from rnnkit.templates import tasks
+
+        tasks.check_runs(args.target)
 
 
 def cmd_gradients(args):
@@ -147,7 +164,7 @@ def _add_gates(commands):
     parser.add_argument("target", help="a run folder, or a task (its best run)")
     parser.add_argument("text")
     parser.add_argument("--out", default="gates.png", help="the PNG to write")
-    parser.set_defaults(handler=cmd_gates)
+    parser.set_defaults(handler=cmd_gates, precheck=_check_gates_args)
 
 
 def cmd_gates(args):

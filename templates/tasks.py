@@ -98,6 +98,16 @@ def locate(target):
     return Task(load_module(folder / "task.py"), folder, workdir)
 
 
+def check_runs(target, run_id=None):
+    """The error a task's run lookup would give when `target` has no run
+    `run_id` (or, without one, no completed run at all), without loading
+    its code: commands that need a run answer before TensorFlow loads."""
+    from rnnkit.templates import runs
+
+    _, workdir = find(target)
+    runs.check_pickable(workdir, run_id)
+
+
 def check_settings(target, overrides):
     """The keys and types of `overrides` against the task's config.toml,
     without loading its code (or TensorFlow): a mistake answers at once."""

@@ -107,6 +107,12 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
             "| start | wall s |",
         ),
         (
+            "first_step.py",
+            ["--kinds", "classification", "--steps", "2", "--repeats", "1"]
+            + ["--set", "units=4", "--set", "embedding_dim=4"],
+            "| template | first epoch",
+        ),
+        (
             "data_scale.py",
             ["--rows", "300", "--megabytes", "0.05", "--steps", "2"],
             "| data | rows |",

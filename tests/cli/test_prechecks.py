@@ -1,6 +1,6 @@
-"""A wrong target answers before TensorFlow loads: `export` and `evaluate`
-of a task without the run they need, and the SavedModel commands on a
-folder that is not an rnnkit export. The messages are the ones the library
+"""A wrong target answers before TensorFlow loads: `export`, `evaluate` and
+`diagnose` of a task without the run they need, and the SavedModel commands
+on a folder that is not an rnnkit export. The messages are the ones the library
 gives after loading (tests/cli/test_workflow_errors.py); here each command
 runs in a fresh process that must not have imported TensorFlow."""
 
@@ -65,6 +65,9 @@ def folder(tmp_path_factory):
             "no completed run 'nope'",
         ),
         (["evaluate", "nowhere", "--data", "x.csv"], "nowhere: neither a task folder"),
+        (["diagnose", "gates", "fresh", "a text"], "fresh: no completed runs in runs/"),
+        (["diagnose", "gates", "nowhere", "a text"], "nowhere: neither a task folder"),
+        (["diagnose", "gradients", "nowhere"], "nowhere: neither a task folder"),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else None,
 )
