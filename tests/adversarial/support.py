@@ -7,7 +7,6 @@ Every test here damages a copy (`copy`) of a shared build, never the build.
 """
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import pathlib
@@ -22,8 +21,11 @@ from typing import NamedTuple
 
 import pytest
 
-# tests/cli/cli_support.py holds the CLI helpers all CLI tests share.
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "cli"))
+# tests/cli/cli_support.py holds the CLI helpers all CLI tests share, and
+# tests/shared_builds.py the once-per-session builds.
+TESTS = pathlib.Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(TESTS / "cli"), str(TESTS)]
+import shared_builds  # noqa: E402
 from cli_support import (  # noqa: E402
     MODULE,
     TF_LOG_LINE,
@@ -303,79 +305,6 @@ def only_changes(root, allowed=()):
     )
 
 
-# Shared builds -----------------------------------------------------------------
-
-_BUILT = {}
-
-
-def _base(tmp_path_factory):
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent  # shared by the workers of this session
-    return base
-
-
-def _build_locked(base, name, build):
-    """Builds `name` unless built; the caller holds its lock."""
-    folder = base / f"adversarial-{name}"
-    failed = base / f"adversarial-{name}-failed.txt"
-    if failed.exists():
-        pytest.fail(f"building {name} failed:\n{failed.read_text()}")
-    if not (folder / ".built").exists():
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir()
-        try:
-            build(folder)
-        except BaseException as error:
-            failed.write_text(str(error))
-            raise
-        (folder / ".built").touch()
-    return folder
-
-
-def wanted(session):
-    """The builds the tests of this session ask for: each test module lists
-    its own in `SHARED_BUILDS`."""
-    names = set()
-    for item in getattr(session, "items", ()):
-        names.update(getattr(item.module, "SHARED_BUILDS", ()))
-    return sorted(names)
-
-
-def shared(tmp_path_factory, name, session=None):
-    """The folder of the build `name` (see `BUILDS`), made once per test
-    session, for all pytest-xdist workers: while one worker builds it, the
-    others build whatever else the session wants (see `wanted`), then wait.
-    A failed build fails every test that asks for it, without a second try."""
-    if name in _BUILT:
-        return _BUILT[name]
-    base = _base(tmp_path_factory)
-    with open(base / f"adversarial-{name}.lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            for other in wanted(session):
-                if other != name and other not in _BUILT:
-                    _build_if_free(base, other)
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        _BUILT[name] = _build_locked(base, name, BUILDS[name])
-    return _BUILT[name]
-
-
-def _build_if_free(base, name):
-    """Builds `name` unless another worker holds its lock, or it failed."""
-    with open(base / f"adversarial-{name}.lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return
-        if not (base / f"adversarial-{name}-failed.txt").exists():
-            try:
-                _BUILT[name] = _build_locked(base, name, BUILDS[name])
-            except Exception:
-                pass  # the tests that need it report the failure
-
-
 def build_step(args, cwd):
     result = attempt(args, cwd, timeout=300)
     assert result.status == 0, f"rnnkit {' '.join(map(str, args))}\n{result.describe()}"
@@ -407,7 +336,7 @@ def classification(tmp_path_factory, session=None):
     """A classification task trained on tiny data (run `r1`, and `r2`, a copy
     of it: two complete runs) and `r1` exported: `root`, `data`, `task`,
     `export`."""
-    root = shared(tmp_path_factory, "classification", session)
+    root = shared_builds.shared(tmp_path_factory, "classification", session)
     return types.SimpleNamespace(
         root=root,
         data=root / "data.csv",
@@ -440,7 +369,7 @@ def _generation(root):
 
 def generation(tmp_path_factory, session=None):
     """A generation task trained on a tiny text, and its export."""
-    root = shared(tmp_path_factory, "generation", session)
+    root = shared_builds.shared(tmp_path_factory, "generation", session)
     return types.SimpleNamespace(
         root=root,
         data=root / "text.txt",
@@ -475,7 +404,7 @@ def _translation(root):
 def translation(tmp_path_factory, session=None):
     """A character-level translation task trained on tiny pairs, and its
     export."""
-    root = shared(tmp_path_factory, "translation", session)
+    root = shared_builds.shared(tmp_path_factory, "translation", session)
     return types.SimpleNamespace(
         root=root,
         data=root / "pairs.tsv",
@@ -484,11 +413,11 @@ def translation(tmp_path_factory, session=None):
     )
 
 
-BUILDS = {
-    "classification": _classification,
-    "generation": _generation,
-    "translation": _translation,
-}
+shared_builds.BUILDS.update(
+    classification=_classification,
+    generation=_generation,
+    translation=_translation,
+)
 
 
 def copy(source, destination):

@@ -53,9 +53,22 @@ def test_hidden_modules_fail_inside_the_block_and_import_after_it():
     assert colorsys.rgb_to_hsv(1, 0, 0) == (0, 1, 1)
 
 
+def printed_lines(script):
+    """The lines `script` prints in a fresh interpreter (this one has
+    imported Keras, with its extras)."""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split("\n")
+
+
 @pytest.mark.slow
 def test_tensorflow_without_keras_extras_leaves_them_for_rnnkit():
-    # A fresh process: this one has imported Keras, with its extras.
     script = (
         "import sys\n"
         "from rnnkit.templates import quiet_start\n"
@@ -66,15 +79,8 @@ def test_tensorflow_without_keras_extras_leaves_them_for_rnnkit():
         "import matplotlib.pyplot, sklearn.svm\n"  # rnnkit's plots, baselines
         "print(sorted(set(quiet_start.KERAS_EXTRAS) & sys.modules.keys()))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split("\n")[:3] == ["[]", "1.0", "['matplotlib', 'sklearn']"]
+    lines = printed_lines(script)
+    assert lines[:3] == ["[]", "1.0", "['matplotlib', 'sklearn']"]
 
 
 @pytest.mark.slow
@@ -89,12 +95,4 @@ def test_the_exports_check_loads_tensorflow_without_keras_extras():
         "extras = ('sklearn', 'matplotlib')\n"
         "print(sorted(m for m in extras if sys.modules.get(m) is not None))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split("\n")[:2] == ["1.0", "[]"]
+    assert printed_lines(script)[:2] == ["1.0", "[]"]

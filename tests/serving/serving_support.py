@@ -15,9 +15,9 @@ import threading
 import keras
 import requests
 
-# tests/adversarial/support.py builds what several test modules share once.
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "adversarial"))
-import support  # noqa: E402
+# tests/shared_builds.py builds what several test modules share once.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import shared_builds  # noqa: E402
 
 from rnnkit.templates import export, tasks  # noqa: E402
 
@@ -52,10 +52,10 @@ def make_export(tmp_path_factory, kind, out, seed=0, version=None):
     """An export of `kind` (untrained, weights drawn with `seed`) made by the
     task's own `serving`, copied to `out/<version>` (default: the next);
     returns its path. Each (kind, seed) is built once per test session, for
-    all pytest-xdist workers (see `support.shared`)."""
+    all pytest-xdist workers (see `shared_builds.shared`)."""
     name = f"serving-{kind}-{seed}"
-    support.BUILDS.setdefault(name, lambda folder: _build(folder, kind, seed))
-    built = support.shared(tmp_path_factory, name) / "out" / "1"
+    shared_builds.BUILDS.setdefault(name, lambda folder: _build(folder, kind, seed))
+    built = shared_builds.shared(tmp_path_factory, name) / "out" / "1"
     version = version or export.next_version(out)
     return copy_version(built, pathlib.Path(out) / str(version))
 
