@@ -141,8 +141,8 @@ def _no_runs(task_dir):
 def check_pickable(task_dir, run_id=None):
     """The error `find(task_dir, run_id)` or `best(task_dir, ...)` would
     give for a missing run or for no completed run at all, without the
-    task's code (which `best` needs for its metric): `rnnkit export` and
-    `evaluate` answer these before TensorFlow loads."""
+    task's code (which `best` needs for its metric): the commands that
+    need a run answer these before TensorFlow loads."""
     if run_id:
         find(task_dir, run_id)
     elif not completed(task_dir):
