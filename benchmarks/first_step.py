@@ -44,21 +44,14 @@ def parse_args(argv=None):
 
 def first_epochs(kind, library, args):
     """`{"first": s, "second": s}`: one process's two epochs."""
-    import tensorflow as tf
-
     import templates
-    from rnnkit.templates import tasks, training, workflow
+    from rnnkit.templates import tasks, workflow
 
     task = tasks.locate(kind)
     config = task.config(set_overrides(args))
     data = task.module.read_data(config, task.folder)
     train, _ = task.module.datasets(config, data)
-    # Read once and kept, as templates.py does: the input pipeline's
-    # start-up is not what this measures.
-    batches = train.take(args.steps).cache()
-    count = sum(1 for _ in batches)
-    batches = batches.apply(tf.data.experimental.assert_cardinality(count))
-    batches = training.without_autotuning(batches)
+    batches = templates.kept_batches(train, args.steps)
     if library == "keras":
         task.module.get_layer = templates.keras_layer
     seconds = {}

@@ -85,10 +85,26 @@ def recurrent_layers(model):
     return sorted(found)
 
 
-def compare(kind, args):
+def kept_batches(train, steps):
+    """The first `steps` batches of `train`, read once and kept in memory:
+    the timing is the models', not the input pipeline's start-up
+    (translation's shuffle buffer added about 7 s to some epochs and not to
+    others)."""
     import tensorflow as tf
 
-    from rnnkit.templates import tasks, training
+    from rnnkit.templates import training
+
+    batches = train.take(steps).cache()
+    count = sum(1 for _ in batches)
+    # A dataset of unknown length makes `fit` warn that it "ran out of
+    # data" when it ends, though every batch was used.
+    batches = batches.apply(tf.data.experimental.assert_cardinality(count))
+    # As the templates' `fit` feeds them (see `without_autotuning`).
+    return training.without_autotuning(batches)
+
+
+def compare(kind, args):
+    from rnnkit.templates import tasks
 
     task = tasks.locate(kind)
     config = task.config(set_overrides(args))
@@ -97,16 +113,7 @@ def compare(kind, args):
     ours, theirs = built_pair(task, config, data)
     assert recurrent_layers(ours) != recurrent_layers(theirs)
 
-    # The first steps' batches, read once and kept in memory: the timing is
-    # the models', not the input pipeline's start-up (translation's shuffle
-    # buffer added about 7 s to some epochs and not to others).
-    batches = train.take(args.steps).cache()
-    count = sum(1 for _ in batches)
-    # A dataset of unknown length makes `fit` warn that it "ran out of
-    # data" when it ends, though every batch was used.
-    batches = batches.apply(tf.data.experimental.assert_cardinality(count))
-    # As the templates' `fit` feeds them (see `without_autotuning`).
-    batches = training.without_autotuning(batches)
+    batches = kept_batches(train, args.steps)
 
     def epoch(model):
         model.fit(batches, epochs=1, shuffle=False, verbose=0)

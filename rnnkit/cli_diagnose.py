@@ -5,7 +5,6 @@ TensorFlow is imported inside the handlers, after the arguments are checked.
 """
 
 import math
-import pathlib
 
 from rnnkit.templates.errors import RnnkitError
 
@@ -90,21 +89,17 @@ def _check_gradient_args(args):
         if not value > 0:
             flag = "--" + name.replace("_", "-")
             raise DiagnoseError(f"{flag} must be positive. Received: {flag} {value}")
-    if args.target is not None and not _is_run(args.target):
-        from rnnkit.templates import tasks
+    from rnnkit.templates import runs, tasks
 
+    if args.target is not None and not runs.is_run(args.target):
         tasks.find(args.target)
-
-
-def _is_run(target):
-    return (pathlib.Path(target) / "model.keras").is_file()
 
 
 def _check_gates_args(args):
     """A run folder, or a task with a completed run, before TensorFlow."""
-    if not _is_run(args.target):
-        from rnnkit.templates import tasks
+    from rnnkit.templates import runs, tasks
 
+    if not runs.is_run(args.target):
         tasks.check_runs(args.target)
 
 

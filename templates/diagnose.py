@@ -196,9 +196,8 @@ def gradients(
             timesteps, units, min(steps, 100), radius, clipnorm, seed
         )
         return report
-    path = pathlib.Path(target)
-    if (path / "model.keras").is_file():
-        return run_gradients(path, seed)
+    if runs.is_run(target):
+        return run_gradients(pathlib.Path(target), seed)
     return task_gradients(target, steps, seed, kinds)
 
 
@@ -219,9 +218,8 @@ def cell_kind(cell):
 
 def pick_run(target):
     """A run folder as given, or the best completed run of a task."""
-    path = pathlib.Path(target)
-    if (path / "model.keras").is_file():
-        return path
+    if runs.is_run(target):
+        return pathlib.Path(target)
     task = tasks.locate(target)
     return runs.best(task.workdir, task.module.PRIMARY_METRIC, task.module.PRIMARY_MODE)
 

@@ -76,6 +76,13 @@ def resumed_settings(runs_folder, run_id, overrides):
     return saved
 
 
+def is_run(path):
+    """Whether `path` is a run folder itself (it holds the trained
+    `model.keras`) rather than a task: the commands that take either ask
+    this first."""
+    return (pathlib.Path(path) / "model.keras").is_file()
+
+
 def completed(task_dir):
     folder = pathlib.Path(task_dir) / RUNS
     if not folder.is_dir():

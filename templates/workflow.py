@@ -198,7 +198,7 @@ def evaluate(target, data, run_id=None):
     if export.is_export(path):
         return inference.evaluate(path, data)
     task = None
-    if (path / "model.keras").is_file():
+    if runs.is_run(path):
         run = path
     else:
         task = tasks.locate(target)
