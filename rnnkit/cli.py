@@ -111,9 +111,9 @@ def precheck_saved_model(args):
 
 
 def precheck_train(args):
-    """The settings' keys and types, a resumed run's, and the strategy's
-    arguments (TF_CONFIG), before TensorFlow."""
-    from rnnkit.templates import distribute, runs, tasks
+    """The settings' keys and types, a resumed run's, the strategy's
+    arguments (TF_CONFIG) and that --data exists, before TensorFlow."""
+    from rnnkit.templates import distribute, runs, tasks, text_files
 
     distribute.check(args.strategy, args.run_id, os.environ)
     overrides = train_overrides(args)
@@ -121,6 +121,8 @@ def precheck_train(args):
     if args.run_id is not None:
         _, workdir = tasks.find(args.target)
         runs.resumed_settings(workdir / runs.RUNS, args.run_id, overrides)
+    if args.data is not None:  # resolved, as `workflow.train` names it
+        text_files.existing_path(pathlib.Path(args.data).resolve())
 
 
 def cmd_train(args):
@@ -160,14 +162,15 @@ def _add_evaluate(subparsers):
 
 
 def precheck_evaluate(args):
-    """The target, an export, a run folder or a task with runs, before
-    TensorFlow (as `workflow.evaluate` tells them apart)."""
-    from rnnkit.templates import export, tasks
+    """The target, an export, a run folder or a task with runs (told apart as
+    `workflow.evaluate` does), and that --data exists, before TensorFlow."""
+    from rnnkit.templates import export, runs, tasks, text_files
 
     if export.is_export(args.target):
         export.read_metadata(args.target)
-    elif not (pathlib.Path(args.target) / "model.keras").is_file():
+    elif not runs.is_run(args.target):
         tasks.check_runs(args.target, args.run)
+    text_files.existing_path(args.data)
 
 
 def cmd_evaluate(args):

@@ -60,6 +60,9 @@ def add_serve(subparsers):
 
 
 def precheck_serve(args):
+    """The arguments, and a folder with something to serve, before
+    TensorFlow."""
+    from rnnkit.serving import versions
     from rnnkit.templates import names
 
     if not 0 <= args.port <= 65535:
@@ -75,6 +78,7 @@ def precheck_serve(args):
     ]:
         if not value >= low:
             raise UsageError(f"{flag} must be at least {low}. Received: {value}")
+    versions.check_servable(args.export_dir)
 
 
 def cmd_serve(args):

@@ -127,6 +127,22 @@ def model_folder(path):
     return path, None
 
 
+def check_servable(path):
+    """The errors `VersionWatcher(path).start()` gives for a path with nothing
+    to serve at all (no such folder, no version folder in it), without
+    TensorFlow; a version that fails to load is still found by `start`."""
+    folder, fixed = model_folder(path)
+    if fixed is None and not export.versions(folder):
+        raise _nothing_to_serve(folder)
+
+
+def _nothing_to_serve(folder):
+    return RnnkitError(
+        f"{folder}: no version folder (1, 2, ...) with a loadable "
+        "SavedModel; export a run into it with `rnnkit export`"
+    )
+
+
 class VersionWatcher:
     """Serves the highest version of a model folder; a poller swaps in a
     higher one once it is complete and loads.
@@ -161,10 +177,7 @@ class VersionWatcher:
             except CorruptError as error:
                 self._fail(number, _fingerprint(self.folder / str(number)), error)
         if self.current is None:
-            raise RnnkitError(
-                f"{self.folder}: no version folder (1, 2, ...) with a loadable "
-                "SavedModel; export a run into it with `rnnkit export`"
-            )
+            raise _nothing_to_serve(self.folder)
         self._thread = threading.Thread(target=self._poll_loop, daemon=True)
         self._thread.start()
         return self.current

@@ -1,8 +1,10 @@
 """A wrong target answers before TensorFlow loads: `export`, `evaluate` and
-`diagnose` of a task without the run they need, and the SavedModel commands
-on a folder that is not an rnnkit export. The messages are the ones the library
-gives after loading (tests/cli/test_workflow_errors.py); here each command
-runs in a fresh process that must not have imported TensorFlow."""
+`diagnose` of a task without the run they need, the SavedModel commands on a
+folder that is not an rnnkit export, `serve` of a folder with nothing to
+serve, and `train` or `evaluate` of data that is not there. The messages are
+the ones the library gives after loading (tests/cli/test_workflow_errors.py
+and others); here each command runs in a fresh process that must not have
+imported TensorFlow."""
 
 import subprocess
 import sys
@@ -40,9 +42,13 @@ def run_without_tensorflow(args, cwd):
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     """A fresh task `fresh`, a folder that looks like a SavedModel but has no
-    rnnkit metadata, and one whose metadata is damaged."""
+    rnnkit metadata, one whose metadata is damaged, an empty one, and one
+    that looks like a run folder."""
     root = tmp_path_factory.mktemp("prechecks")
     new_task(root / "fresh")
+    (root / "empty").mkdir()
+    (root / "run").mkdir()
+    (root / "run" / "model.keras").write_bytes(b"")
     for name in ("bare", "damaged"):
         (root / name / "assets").mkdir(parents=True)
         (root / name / "saved_model.pb").write_bytes(b"")
@@ -103,3 +109,26 @@ def test_an_export_without_readable_metadata_answers_before_tensorflow(
         line, got = run_without_tensorflow(args, folder)
         assert f"{name}/assets/" in line and expected in line
         assert got == status
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("missing", "missing: no such folder; give an export's folder"),
+        ("empty", "empty: no version folder (1, 2, ...) with a loadable SavedModel"),
+    ],
+)
+def test_serve_of_nothing_to_serve_answers_before_tensorflow(folder, name, expected):
+    line, status = run_without_tensorflow(["serve", name], folder)
+    assert expected in line
+    assert status == 2
+
+
+def test_data_that_is_not_there_answers_before_tensorflow(folder):
+    for args in (
+        ["train", "fresh", "--data", "missing.csv"],
+        ["evaluate", "run", "--data", "missing.csv"],
+    ):
+        line, status = run_without_tensorflow(args, folder)
+        assert "missing.csv: no such file or folder (the data path)" in line
+        assert status == 2
