@@ -15,11 +15,11 @@ on the other core, and the `(time, batch, gates * units)` projection, which
 costs memory bandwidth rather than arithmetic, is never written out.
 """
 
-import os
+import functools
 
-import tensorflow as tf
 from keras import ops
 
+from rnnkit.layers import batch_halves
 from rnnkit.layers.bptt import fused_recurrence, gate_by_gate
 from rnnkit.layers.time_loop import LoopResult, time_major_mask
 
@@ -59,19 +59,8 @@ def overlaps_chunks(cell, rows, training=True):
     one. The SimpleRNN's serial steps leave a core idle: four chunks
     trained it 13% faster.
     """
-    return not gate_by_gate(cell, rows, training) or _intra_op_threads() == 1
-
-
-def _intra_op_threads():
-    """TensorFlow's intra-op pool size as set in `tf.config` or the
-    environment, or 0 for its default (one thread per core)."""
-    configured = tf.config.threading.get_intra_op_parallelism_threads()
-    if configured:
-        return configured
-    try:
-        return int(os.environ.get("TF_NUM_INTRAOP_THREADS", "0"))
-    except ValueError:  # TensorFlow itself ignores a malformed value
-        return 0
+    one_thread = batch_halves.pool_threads("intra_op") == 1
+    return not gate_by_gate(cell, rows, training) or one_thread
 
 
 def _split_time(tensor, sizes):
@@ -113,7 +102,34 @@ def run_fused_loop(
 
     Takes the arguments of `time_loop.run_time_loop`, except that `inputs` are
     not yet projected and `input_masks` are the input dropout masks.
+    Inference may run the two halves of a batch in two loops side by side
+    (`rnnkit.layers.batch_halves`).
     """
+    run = functools.partial(
+        _run_fused_loop,
+        cell,
+        input_masks=input_masks,
+        go_backwards=go_backwards,
+        return_sequences=return_sequences,
+        zero_output_for_mask=zero_output_for_mask,
+        training=training,
+    )
+    if training or input_masks is not None:
+        return run(inputs, initial_states, mask)
+    return batch_halves.run_in_halves(run, cell, inputs, initial_states, mask)
+
+
+def _run_fused_loop(
+    cell,
+    inputs,
+    initial_states,
+    mask,
+    input_masks,
+    go_backwards,
+    return_sequences,
+    zero_output_for_mask,
+    training,
+):
     mask_tm = time_major_mask(mask)
     if go_backwards:
         inputs = ops.flip(inputs, axis=0)

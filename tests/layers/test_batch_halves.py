@@ -1,0 +1,141 @@
+"""Inference on two halves of the batch (`rnnkit.layers.batch_halves`): the
+same numbers as Keras, and the halves taken only where they paid in the
+benchmarks."""
+
+import keras
+import pytest
+import tensorflow as tf
+from conftest import VARIANT_IDS, VARIANTS, as_list, keras_and_rnnkit, random_inputs
+from test_parity import assert_same, mixed_mask, outputs_and_gradients
+
+from rnnkit import layers as rnnkit_layers
+from rnnkit.layers import batch_halves
+
+SMALLEST = 2 * batch_halves.MIN_HALF_ROWS  # the fewest rows that run in halves
+
+OPTIONS = [
+    {},
+    {"return_sequences": True, "go_backwards": True},
+    {"return_sequences": True, "zero_output_for_mask": True, "use_bias": False},
+]
+
+
+@pytest.fixture
+def halves(monkeypatch):
+    """The batches traced in halves, one entry each."""
+    traced = []
+    run_halves = batch_halves._halves
+
+    def counted(run, inputs, *args):
+        traced.append(inputs.shape[1])
+        return run_halves(run, inputs, *args)
+
+    monkeypatch.setattr(batch_halves, "_halves", counted)
+    return traced
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "mask"])
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(o) or "plain")
+@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
+def test_a_batch_run_in_halves_matches_keras(kind, variant, options, masked, halves):
+    shape = (SMALLEST + 1, 9, 5)  # odd: halves of 32 and 33 rows
+    theirs, ours = keras_and_rnnkit(
+        kind, return_state=True, inputs_shape=shape, **variant, **options
+    )
+    x = random_inputs(*shape)
+    mask = mixed_mask(*shape[:2]) if masked else None
+    assert_same(
+        outputs_and_gradients(ours, x, mask),
+        outputs_and_gradients(theirs, x, mask),
+    )
+    # (The unfused loop, GRU with reset_after=False, runs whole.)
+    assert halves == ([SMALLEST + 1] if ours.cell.fusable() else [])
+
+
+@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
+def test_a_batch_size_unknown_when_traced_is_halved_at_run_time(
+    kind, variant, halves
+):
+    # As in `predict` and a serving signature: both ways are traced, and the
+    # batch that arrives picks one.
+    theirs, ours = keras_and_rnnkit(
+        kind, return_state=True, return_sequences=True, **variant
+    )
+    signature = [tf.TensorSpec((None, 6, 5)), tf.TensorSpec((None, 6), "bool")]
+
+    def traced(layer):
+        @tf.function(input_signature=signature)
+        def outputs_and_input_gradient(inputs, mask):
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                outputs = layer(inputs, mask=mask)
+                loss = sum(tf.reduce_sum(tf.sin(3.0 * o + 1.0)) for o in outputs)
+            return [*outputs, tape.gradient(loss, inputs)]
+
+        return outputs_and_input_gradient
+
+    ours_traced, theirs_traced = traced(ours), traced(theirs)
+    for rows in (SMALLEST + 3, 3):
+        x, mask = random_inputs(rows), mixed_mask(rows)
+        assert_same(as_list(ours_traced(x, mask)), as_list(theirs_traced(x, mask)))
+        runs_in_halves = batch_halves.splits(ours.cell, tf.constant(rows))
+        assert bool(runs_in_halves) == (rows > SMALLEST)
+    # Traced once, for any batch size (the unfused loop: never).
+    assert halves == ([None] if ours.cell.fusable() else [])
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+def test_training_runs_the_batch_whole(kind, halves):
+    layer = rnnkit_layers.get_layer(kind, 4)
+    with tf.GradientTape() as tape:
+        outputs = layer(random_inputs(SMALLEST), training=True)
+    tape.gradient(outputs, layer.trainable_variables)
+    assert halves == []
+
+
+@pytest.mark.parametrize(
+    "kind,units,most",
+    [
+        # `most`: the most rows in a half whose recurrent product,
+        # rows * gates * units, fits MAX_HALF_SIZE (32768).
+        ("rnn", 128, 256),
+        ("gru", 128, 85),
+        ("lstm", 128, 64),
+        ("rnn", 512, 64),
+        ("gru", 512, None),  # even a half of MIN_HALF_ROWS is too large
+        ("lstm", 512, None),
+    ],
+)
+def test_which_batches_run_in_halves(kind, units, most):
+    cell = rnnkit_layers.get_layer(kind, units).cell
+
+    def split(rows):
+        return batch_halves.splits(cell, rows)
+
+    assert not split(SMALLEST - 1)
+    if most is None:
+        assert not split(SMALLEST)
+    else:
+        assert split(SMALLEST) and split(2 * most + 1) and not split(2 * most + 2)
+
+
+@pytest.mark.parametrize(
+    "wrapper", [rnnkit_layers.Bidirectional, keras.layers.Bidirectional]
+)
+def test_a_bidirectional_layer_runs_each_direction_whole(wrapper, halves):
+    # rnnkit's wrapper tells its layers that their two loops already share
+    # the cores; under Keras's wrapper the layers do not know, and split.
+    layer = wrapper(rnnkit_layers.get_layer("lstm", 4))
+    layer(random_inputs(SMALLEST))
+    assert len(halves) == (0 if wrapper is rnnkit_layers.Bidirectional else 2)
+
+
+@pytest.mark.parametrize("variable", ["TF_NUM_INTEROP_THREADS", "TF_NUM_INTRAOP_THREADS"])
+def test_one_thread_runs_the_batch_whole(variable, monkeypatch, halves):
+    monkeypatch.setenv(variable, "1")
+    layer = rnnkit_layers.get_layer("gru", 4)
+    layer(random_inputs(SMALLEST))
+    assert halves == []
+    monkeypatch.setenv(variable, "2")
+    layer(random_inputs(SMALLEST))
+    assert halves == [SMALLEST]
