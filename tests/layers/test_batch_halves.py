@@ -53,9 +53,7 @@ def test_a_batch_run_in_halves_matches_keras(kind, variant, options, masked, hal
 
 
 @pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
-def test_a_batch_size_unknown_when_traced_is_halved_at_run_time(
-    kind, variant, halves
-):
+def test_a_batch_size_unknown_when_traced_is_halved_at_run_time(kind, variant, halves):
     # As in `predict` and a serving signature: both ways are traced, and the
     # batch that arrives picks one.
     theirs, ours = keras_and_rnnkit(
@@ -130,7 +128,9 @@ def test_a_bidirectional_layer_runs_each_direction_whole(wrapper, halves):
     assert len(halves) == (0 if wrapper is rnnkit_layers.Bidirectional else 2)
 
 
-@pytest.mark.parametrize("variable", ["TF_NUM_INTEROP_THREADS", "TF_NUM_INTRAOP_THREADS"])
+@pytest.mark.parametrize(
+    "variable", ["TF_NUM_INTEROP_THREADS", "TF_NUM_INTRAOP_THREADS"]
+)
 def test_one_thread_runs_the_batch_whole(variable, monkeypatch, halves):
     monkeypatch.setenv(variable, "1")
     layer = rnnkit_layers.get_layer("gru", 4)
