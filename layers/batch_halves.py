@@ -10,8 +10,8 @@ beyond the noise.
 
 Measured with `benchmarks/layers.py`'s shapes on 2 AMD EPYC cores (AVX2),
 halves against the whole batch, same process, interleaved: at B=64, H=128
-inference ran 10-12% faster (`predict`) and 14-18% faster (a traced call)
-for all three cells; at B=128 20-57% faster. Halves of fewer than 32 rows
+the GRU's and LSTM's inference ran 8-18% faster (`predict`) and 13-30%
+faster (a traced call); at B=128 20-30% faster. Halves of fewer than 32 rows
 ran 3-8% slower (B=32), and so did halves whose recurrent product is large
 (GRU and LSTM at H=512, B=64: 13-15% slower; both cores are then busy with
 each step's matmuls). With a single inter-op thread the loops cannot run
@@ -54,12 +54,19 @@ def _cores():
 
 
 def may_split(cell):
-    """Whether `cell`'s inference could run in two loops at all: not where
-    its loop already shares the cores with another (`cell.shares_cores`, as
-    in `rnnkit.layers.Bidirectional`) or where there is one core or one
-    thread to run them."""
+    """Whether `cell`'s inference could run in two loops at all: a gated
+    cell's (see below), and not where its loop already shares the cores
+    with another (`cell.shares_cores`, as in `rnnkit.layers.Bidirectional`)
+    or where there is one core or one thread to run them.
+
+    Alone, a SimpleRNN ran 1-12% faster in halves at B=64 and 47-57% at
+    B=128, but under `keras.layers.Bidirectional`, where a layer cannot tell
+    that another direction's loops share the cores, 14-18% slower; the GRU
+    and LSTM ran 5-7% faster there too, so they alone split.
+    """
     one_thread = 1 in (pool_threads("intra_op"), pool_threads("inter_op"))
-    return not cell.shares_cores and not one_thread and _cores() > 1
+    gated = len(cell.gates) > 1
+    return gated and not cell.shares_cores and not one_thread and _cores() > 1
 
 
 def splits(cell, rows):

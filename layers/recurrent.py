@@ -23,8 +23,8 @@ class Recurrent(keras.layers.Layer):
     matmul); inside it, only the recurrent term and the gate math run.
     Inference on a batch of `STEP_PROJECTION_MIN_BATCH` rows or more
     projects each step inside the loop instead, off the state's critical
-    path (`rnnkit.layers.fused_loop`), and on a larger batch may run its
-    two halves in two loops side by side (`rnnkit.layers.batch_halves`).
+    path (`rnnkit.layers.fused_loop`), and a GRU or LSTM on a larger batch may
+    run its two halves in two loops side by side (`rnnkit.layers.batch_halves`).
 
     Subclasses document the arguments; see `LSTM`.
     """
