@@ -16,7 +16,8 @@ ran 3-8% slower (B=32), and so did halves whose recurrent product is large
 (GRU and LSTM at H=512, B=64: 13-15% slower; both cores are then busy with
 each step's matmuls). With a single inter-op thread the loops cannot run
 side by side: 7-18% slower. Below those bounds, or where TensorFlow has one
-thread in either pool or the process one core, the batch runs whole.
+thread in either pool or the process one core, the batch runs whole, and a
+SimpleRNN's always does (see `may_split`).
 """
 
 import os
