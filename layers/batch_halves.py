@@ -4,16 +4,16 @@ A recurrent step at B=64, H=128 is a chain of small ops, each waiting on the
 last, so one core runs it while the other mostly waits. The rows of a batch
 never meet in the recurrence, so the batch can be cut in two and each half
 run by a loop of its own: TensorFlow runs the two loops at once, one per
-core, and each step's matmul is half the size. Training keeps one loop: its
-backward pass already has work to overlap, and two loops made no difference
-beyond the noise.
+core, and each step's matmul is half the size. Training keeps one loop: in
+the one run that halved it, the GRU trained 1% and the LSTM 6% faster,
+within this machine's run-to-run noise.
 
 Measured with `benchmarks/layers.py`'s shapes on 2 AMD EPYC cores (AVX2),
 halves against the whole batch, same process, interleaved: at B=64, H=128
-the GRU's and LSTM's inference ran 8-18% faster (`predict`) and 13-30%
+the GRU's and LSTM's inference ran 8-19% faster (`predict`) and 13-30%
 faster (a traced call); at B=128 20-30% faster. Halves of fewer than 32 rows
-ran 3-8% slower (B=32), and so did halves whose recurrent product is large
-(GRU and LSTM at H=512, B=64: 13-15% slower; both cores are then busy with
+ran 3-9% slower (B=32), and so did halves whose recurrent product is large
+(GRU and LSTM at H=512, B=64: 12-15% slower; both cores are then busy with
 each step's matmuls). With a single inter-op thread the loops cannot run
 side by side: 7-18% slower. Below those bounds, or where TensorFlow has one
 thread in either pool or the process one core, the batch runs whole, and a
@@ -60,10 +60,11 @@ def may_split(cell):
     with another (`cell.shares_cores`, as in `rnnkit.layers.Bidirectional`)
     or where there is one core or one thread to run them.
 
-    Alone, a SimpleRNN ran 1-12% faster in halves at B=64 and 47-57% at
-    B=128, but under `keras.layers.Bidirectional`, where a layer cannot tell
-    that another direction's loops share the cores, 14-18% slower; the GRU
-    and LSTM ran 5-7% faster there too, so they alone split.
+    Alone, a SimpleRNN ran from 3% slower to 15% faster in halves at B=64
+    and 47-57% faster at B=128, but under `keras.layers.Bidirectional`,
+    where a layer cannot tell that another direction's loops share the
+    cores, 14-18% slower; the GRU and LSTM ran 5-7% faster there too, so
+    they alone split.
     """
     one_thread = 1 in (pool_threads("intra_op"), pool_threads("inter_op"))
     gated = len(cell.gates) > 1
