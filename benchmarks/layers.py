@@ -39,7 +39,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from machine import bf16_flags, cpu_name  # noqa: E402
+from machine import bf16_flags, cpu_name, vector_flags  # noqa: E402
 
 from rnnkit import layers as rnnkit_layers  # noqa: E402
 from rnnkit.templates.training import without_autotuning  # noqa: E402
@@ -298,7 +298,7 @@ def main(argv=None):
         f"{[d.device_type for d in tf.config.list_logical_devices()]}"
     )
     flags = " ".join(bf16_flags()) or "none"
-    print(f"CPU: {cpu_name()}; bf16 flags: {flags}")
+    print(f"CPU: {cpu_name()}; vectors: {vector_flags()}; bf16 flags: {flags}")
     print(f"{compute} matmul (1024^3): {peak:.1f} GFLOP/s\n")
     header = (
         "| kind | phase | rnnkit steps/s | Keras steps/s | ratio | rnnkit GFLOP/s "

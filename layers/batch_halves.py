@@ -4,12 +4,15 @@ A recurrent step at B=64, H=128 is a chain of small ops, each waiting on the
 last, so one core runs it while the other mostly waits. The rows of a batch
 never meet in the recurrence, so the batch can be cut in two and each half
 run by a loop of its own: TensorFlow runs the two loops at once, one per
-core, and each step's matmul is half the size. Training keeps one loop: in
-the one run that halved it, the GRU trained 1% and the LSTM 6% faster,
-within this machine's run-to-run noise.
+core, and each step's matmul is half the size. Each half's loop runs
+beside the other, which on a CPU with AVX-512 makes its steps run all gates
+at once (`bptt.gate_by_gate`, `cpu.whole_steps_when_sharing`). Training
+keeps one loop: in the one run that halved it, the GRU trained 1% and the
+LSTM 6% faster, within this machine's run-to-run noise.
 
 Measured with `benchmarks/layers.py`'s shapes on 2 AMD EPYC cores (AVX2),
-halves against the whole batch, same process, interleaved: at B=64, H=128
+gate by gate, halves against the whole batch, same process, interleaved:
+at B=64, H=128
 the GRU's and LSTM's inference ran 8-19% faster (`predict`) and 13-30%
 faster (a traced call); at B=128 20-30% faster. Halves of fewer than 32 rows
 ran 3-9% slower (B=32), and so did halves whose recurrent product is large
@@ -17,7 +20,11 @@ ran 3-9% slower (B=32), and so did halves whose recurrent product is large
 each step's matmuls). With a single inter-op thread the loops cannot run
 side by side: 7-18% slower. Below those bounds, or where TensorFlow has one
 thread in either pool or the process one core, the batch runs whole, and a
-SimpleRNN's always does (see `may_split`).
+SimpleRNN's always does (see `may_split`). On an AMD EPYC with AVX-512,
+halves whose steps ran all gates at once ran the LSTM's inference at
+B=64, H=128 1.58-1.60x Keras's speed, against 1.44x gate by gate, but the
+GRU's, whose halves are smaller, slower than the whole batch
+(`MIN_WHOLE_STEP_HALF_SIZE`).
 """
 
 import os
@@ -25,12 +32,19 @@ import os
 import tensorflow as tf
 from keras import ops
 
+from rnnkit.layers import cpu
 from rnnkit.layers.time_loop import LoopResult
 
 MIN_HALF_ROWS = 32  # smaller halves add more ops than they take off the path
 # The most entries, rows * gates * units, of a half's recurrent product:
 # above it each step's matmuls keep the cores busy by themselves.
 MAX_HALF_SIZE = 32768
+# The fewest entries of a half's recurrent product where a half's steps run
+# all gates at once (`cpu.whole_steps_when_sharing`). On the AVX-512 EPYC,
+# at B=64, H=128, the LSTM's halves (16,384 entries) ran 1.58-1.60x Keras's
+# speed against 1.50-1.53x whole, but the GRU's (12,288) 1.20-1.26x against
+# 1.32-1.37x whole; at B=128 the GRU's halves ran as fast as the whole.
+MIN_WHOLE_STEP_HALF_SIZE = 16384
 
 
 def pool_threads(pool):
@@ -68,18 +82,23 @@ def may_split(cell):
     """
     one_thread = 1 in (pool_threads("intra_op"), pool_threads("inter_op"))
     gated = len(cell.gates) > 1
-    return gated and not cell.shares_cores and not one_thread and _cores() > 1
+    # Where a loop beside another runs whole steps, two halves in each
+    # direction of a bidirectional layer ran 8-10% slower than one loop each
+    # (AVX-512 EPYC); gate by gate, on the AVX2 EPYC, they ran faster.
+    beside_another = cell.shares_cores and cpu.whole_steps_when_sharing()
+    return gated and not beside_another and not one_thread and _cores() > 1
 
 
 def splits(cell, rows):
     """Whether a batch of `rows` rows (an int, or a scalar tensor when the
     batch size is not known when traced) runs in two halves."""
     half = rows // 2
-    large_enough = half >= MIN_HALF_ROWS
-    small_enough = half * len(cell.gates) * cell.units <= MAX_HALF_SIZE
+    size = half * len(cell.gates) * cell.units
+    least = MIN_WHOLE_STEP_HALF_SIZE if cpu.whole_steps_when_sharing() else 0
+    bounds = [half >= MIN_HALF_ROWS, size >= least, size <= MAX_HALF_SIZE]
     if isinstance(rows, int):
-        return large_enough and small_enough
-    return tf.logical_and(large_enough, small_enough)
+        return all(bounds)
+    return tf.reduce_all(tf.stack(bounds))
 
 
 def run_in_halves(run, cell, inputs, initial_states, mask):
@@ -122,6 +141,7 @@ def _halves(run, inputs, initial_states, mask):
             inputs[:, rows],
             [state[rows] for state in initial_states],
             None if mask is None else mask[rows],
+            shares_cores=True,
         )
         for rows in (slice(None, half), slice(half, None))
     ]

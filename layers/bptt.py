@@ -42,6 +42,8 @@ import functools
 import tensorflow as tf
 from keras import ops
 
+from rnnkit.layers import cpu
+
 # How many iterations TensorFlow may overlap. The recurrence is sequential;
 # this only lets TensorArray reads and writes run ahead, as Keras also allows.
 PARALLEL_ITERATIONS = 32
@@ -60,11 +62,12 @@ UNROLL_STEPS = 4
 PER_GATE_MIN_SIZE = 8192
 
 
-def gate_by_gate(cell, rows, training=True):
+def gate_by_gate(cell, rows, training=True, shares_cores=False):
     """Whether `cell`'s steps work gate by gate for `rows` rows (None: not
     known when traced): one recurrent matmul per gate and, for a cell with
     `fused_input_blocks` (the LSTM), inputs projected before the loop in
-    one block per gate.
+    one block per gate. `shares_cores`: the loop runs beside another one,
+    as each half of a batch does (`batch_halves`).
 
     The recurrent matmuls do not depend on each other, so TensorFlow runs
     them side by side on its inter-op threads. One `(64, 128) x (128, 512)`
@@ -72,15 +75,16 @@ def gate_by_gate(cell, rows, training=True):
     and gate by gate an LSTM's step took 110 µs instead of 175 µs in a bare
     loop; with a single row the extra ops cost more than they save.
 
-    A cell that `shares_cores` with another loop (each direction of
-    `rnnkit.layers.Bidirectional`) finds no idle core for them in
-    inference, where its steps are shortest: there one matmul for all gates
-    ran 14-22% faster (LSTM) and 4-7% (GRU) in a bidirectional layer at
-    B=64, H=128 on 2 Xeon cores. In training it made no difference beyond
-    the noise.
+    A loop that shares the cores with another (each direction of
+    `rnnkit.layers.Bidirectional`, each half of a batch) finds no idle core
+    for them in inference, where its steps are shortest: on CPUs with
+    AVX-512 one matmul for all gates then ran faster, on one with AVX2 only
+    slower (`cpu.whole_steps_when_sharing`). In training it made no
+    difference beyond the noise.
     """
     gates = len(cell.gates)
-    if gates == 1 or (cell.shares_cores and not training):
+    sharing = shares_cores or cell.shares_cores
+    if gates == 1 or (sharing and not training and cpu.whole_steps_when_sharing()):
         return False
     return rows is None or rows * gates * cell.units >= PER_GATE_MIN_SIZE
 
@@ -93,6 +97,7 @@ def fused_recurrence(
     training=True,
     need_sequence=True,
     project=None,
+    shares_cores=False,
 ):
     """Runs `cell` over the time-major `projected` inputs.
 
@@ -112,6 +117,8 @@ def fused_recurrence(
         project: Inference only: a function from one step's raw inputs
             `(batch, features)` to their projection. `projected` then holds
             the raw inputs, each projected inside the loop.
+        shares_cores: Inference only: the loop runs beside another one (see
+            `gate_by_gate`).
 
     Returns:
         `(sequence, final_states)`: the first state at every step,
@@ -124,7 +131,7 @@ def fused_recurrence(
     bias = cell.recurrent_bias()
     bias = None if bias is None else ops.cast(bias, dtype)
     if not training:
-        loop = _Loop(cell, kernel, bias, mask_tm, training=False)
+        loop = _Loop(cell, kernel, bias, mask_tm, False, shares_cores)
         sequence, _, final_states = loop.forward(
             projected, initial_states, save=False, record=need_sequence, project=project
         )
@@ -225,9 +232,10 @@ def _while(step, loop_vars, time_steps):
 class _Loop:
     """The forward and backward time loops of one fused call."""
 
-    def __init__(self, cell, kernel, bias, mask_tm, training=True):
+    def __init__(self, cell, kernel, bias, mask_tm, training=True, shares_cores=False):
         self.cell = cell
         self.training = training
+        self.shares_cores = shares_cores  # beside another loop (`gate_by_gate`)
         self.kernel = kernel  # W_xx, (units, gates * units)
         self.bias = bias  # the GRU's separate recurrent bias, or None
         # W_xx and that bias cut into one block per gate.
@@ -309,7 +317,7 @@ class _Loop:
         `(batch, units)` block per gate, or the one product, unsplit, which
         saves a small batch's step a split and three adds (the LSTM's
         call at B=1 ran 1.41x Keras's speed split, 1.67x unsplit)."""
-        if not gate_by_gate(self.cell, h.shape[0], self.training):
+        if not gate_by_gate(self.cell, h.shape[0], self.training, self.shares_cores):
             recurrent = ops.matmul(h, self.kernel)
             if self.bias is not None:
                 recurrent = ops.add(recurrent, self.bias)

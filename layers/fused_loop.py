@@ -42,10 +42,10 @@ def chunk_sizes(time_steps):
     return [base + (1 if i < extra else 0) for i in range(count)]
 
 
-def overlaps_chunks(cell, rows, training=True):
+def overlaps_chunks(cell, rows, training=True, shares_cores=False):
     """Whether to run a long sequence in chunks for `rows` rows (None: not
     known when traced), so that one chunk's projection overlaps another's
-    recurrence.
+    recurrence; `shares_cores` as in `bptt.gate_by_gate`.
 
     Steps that run gate by gate (`bptt.gate_by_gate`) already keep two
     cores busy with their matmuls, and TensorFlow splits each large
@@ -60,7 +60,7 @@ def overlaps_chunks(cell, rows, training=True):
     trained it 13% faster.
     """
     one_thread = batch_halves.pool_threads("intra_op") == 1
-    return not gate_by_gate(cell, rows, training) or one_thread
+    return not gate_by_gate(cell, rows, training, shares_cores) or one_thread
 
 
 def _split_time(tensor, sizes):
@@ -129,7 +129,10 @@ def _run_fused_loop(
     return_sequences,
     zero_output_for_mask,
     training,
+    shares_cores=False,
 ):
+    # `shares_cores`: this loop runs beside another, on the other half of
+    # the batch (`bptt.gate_by_gate`).
     mask_tm = time_major_mask(mask)
     if go_backwards:
         inputs = ops.flip(inputs, axis=0)
@@ -141,23 +144,37 @@ def _run_fused_loop(
     if not training and _projects_in_loop(cell, inputs, input_masks):
         project = cell.step_projection(inputs.dtype)
         sequence, states = fused_recurrence(
-            cell, inputs, states, mask_tm, False, need_sequence, project=project
+            cell,
+            inputs,
+            states,
+            mask_tm,
+            False,
+            need_sequence,
+            project=project,
+            shares_cores=shares_cores,
         )
         sequences.append(sequence)
     else:
         rows = inputs.shape[1]
-        chunked = overlaps_chunks(cell, rows, training)
+        chunked = overlaps_chunks(cell, rows, training, shares_cores)
         sizes = chunk_sizes(inputs.shape[0]) if chunked else None
         chunks = zip(_split_time(inputs, sizes), _split_time(mask_tm, sizes))
         for chunk, chunk_mask in chunks:
-            if cell.fused_input_blocks and gate_by_gate(cell, rows, training):
+            by_gate = gate_by_gate(cell, rows, training, shares_cores)
+            if cell.fused_input_blocks and by_gate:
                 # [(time, batch, units)] * gates
                 projected = cell.project_input_blocks(chunk, input_masks)
             else:
                 # (time, batch, gates * units)
                 projected = cell.project_inputs(chunk, input_masks)
             sequence, states = fused_recurrence(
-                cell, projected, states, chunk_mask, training, need_sequence
+                cell,
+                projected,
+                states,
+                chunk_mask,
+                training,
+                need_sequence,
+                shares_cores=shares_cores,
             )
             sequences.append(sequence)
     if not need_sequence:

@@ -8,6 +8,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from rnnkit import layers as rnnkit_layers  # noqa: E402
+from rnnkit.layers import batch_halves, cpu  # noqa: E402
 
 KERAS_LAYERS = {
     "rnn": keras.layers.SimpleRNN,
@@ -32,6 +33,18 @@ VARIANT_IDS = ["rnn", "gru", "gru-reset-before", "lstm"]
 @pytest.fixture(autouse=True)
 def _seed():
     keras.utils.set_random_seed(1234)
+
+
+@pytest.fixture(autouse=True)
+def _one_kind_of_machine(monkeypatch):
+    """The layers' fast paths depend on the machine: its cores, TensorFlow's
+    thread settings and the CPU's instructions (`rnnkit.layers.cpu`). Every
+    test sees the same one, two cores, TensorFlow's default thread pools
+    and AVX2 without AVX-512, unless it sets another itself."""
+    monkeypatch.setattr(batch_halves, "_cores", lambda: 2)
+    monkeypatch.setattr(cpu, "whole_steps_when_sharing", lambda: False)
+    for variable in ("TF_NUM_INTEROP_THREADS", "TF_NUM_INTRAOP_THREADS"):
+        monkeypatch.delenv(variable, raising=False)
 
 
 def random_inputs(batch=3, time=6, features=5, seed=0):

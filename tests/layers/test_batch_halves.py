@@ -5,11 +5,20 @@ benchmarks."""
 import keras
 import pytest
 import tensorflow as tf
-from conftest import VARIANT_IDS, VARIANTS, as_list, keras_and_rnnkit, random_inputs
+from conftest import (
+    VARIANT_IDS,
+    VARIANTS,
+    as_list,
+    keras_and_rnnkit,
+    random_inputs,
+    random_weights,
+)
+from test_fused_graph import op_counts
 from test_parity import assert_same, mixed_mask, outputs_and_gradients
 
 from rnnkit import layers as rnnkit_layers
-from rnnkit.layers import batch_halves
+from rnnkit.layers import batch_halves, cpu
+from rnnkit.layers.bptt import PER_GATE_MIN_SIZE
 
 SMALLEST = 2 * batch_halves.MIN_HALF_ROWS  # the fewest rows that run in halves
 
@@ -119,15 +128,94 @@ def test_which_batches_run_in_halves(kind, units, most):
         assert split(SMALLEST) and split(2 * most + 1) and not split(2 * most + 2)
 
 
+@pytest.mark.parametrize("avx512", [True, False], ids=["avx512", "avx2"])
 @pytest.mark.parametrize(
     "wrapper", [rnnkit_layers.Bidirectional, keras.layers.Bidirectional]
 )
-def test_a_bidirectional_layer_runs_each_direction_whole(wrapper, halves):
+def test_a_bidirectional_layer_runs_each_direction_whole(
+    wrapper, avx512, halves, monkeypatch
+):
     # rnnkit's wrapper tells its layers that their two loops already share
-    # the cores; under Keras's wrapper the layers do not know, and split.
+    # the cores, and where such loops run whole steps (AVX-512) they do not
+    # split; under Keras's wrapper the layers do not know, and split.
+    monkeypatch.setattr(cpu, "whole_steps_when_sharing", lambda: avx512)
+    monkeypatch.setattr(batch_halves, "MIN_WHOLE_STEP_HALF_SIZE", 0)
     layer = wrapper(rnnkit_layers.get_layer("lstm", 4))
     layer(random_inputs(SMALLEST))
-    assert len(halves) == (0 if wrapper is rnnkit_layers.Bidirectional else 2)
+    whole = avx512 and wrapper is rnnkit_layers.Bidirectional
+    assert len(halves) == (0 if whole else 2)
+
+
+@pytest.mark.parametrize("kind,variant", VARIANTS[1:], ids=VARIANT_IDS[1:])
+def test_on_avx512_each_half_multiplies_all_gates_at_once(kind, variant, monkeypatch):
+    """Each half's loop runs beside the other's, so on a CPU with AVX-512 its
+    steps run one recurrent matmul for all gates (`bptt.gate_by_gate`),
+    with the same numbers as Keras."""
+    monkeypatch.setattr(batch_halves, "MIN_WHOLE_STEP_HALF_SIZE", 0)
+    # Halves of 32 rows of 128 units are large enough to go gate by gate.
+    assert batch_halves.MIN_HALF_ROWS * 3 * 128 >= PER_GATE_MIN_SIZE
+    theirs, ours = keras_and_rnnkit(
+        kind, 128, (SMALLEST, 9, 5), return_sequences=True, **variant
+    )
+    # Weights small enough for 128 units to sum without saturating the gates.
+    weights = random_weights(theirs, scale=0.1)
+    theirs.set_weights(weights), ours.set_weights(weights)
+    x = random_inputs(SMALLEST, 9)
+
+    def loop_matmuls(avx512):
+        monkeypatch.setattr(cpu, "whole_steps_when_sharing", lambda: avx512)
+        # (The kernels' gradients sum 576 rows' terms: rounding reaches 2e-5.)
+        ours_now, theirs_now = (outputs_and_gradients(m, x) for m in (ours, theirs))
+        assert_same(ours_now, theirs_now, atol=1e-4)
+        _, in_loops = op_counts(tf.function(lambda: ours(x)))
+        return in_loops["MatMul"]
+
+    gates = len(ours.cell.gates)
+    by_gate, whole = loop_matmuls(False), loop_matmuls(True)
+    if not ours.cell.fusable():  # the GRU with reset_after=False
+        assert by_gate == whole
+        return
+    # Per step: the recurrent matmuls and the input's projection.
+    steps = whole // 2
+    assert steps >= 2 * 9 // 4  # both halves' loops (steps unrolled by four)
+    assert by_gate == steps * (gates + 1)
+
+
+@pytest.mark.parametrize(
+    "kind,units,fewest,most",
+    [
+        # On AVX-512 a half needs MIN_WHOLE_STEP_HALF_SIZE (16,384) entries.
+        ("gru", 128, 43, 85),
+        ("lstm", 128, 32, 64),
+        ("gru", 4, None, None),
+    ],
+)
+def test_which_batches_run_in_halves_on_avx512(kind, units, fewest, most, monkeypatch):
+    monkeypatch.setattr(cpu, "whole_steps_when_sharing", lambda: True)
+    cell = rnnkit_layers.get_layer(kind, units).cell
+
+    def split(rows):
+        return batch_halves.splits(cell, rows)
+
+    if fewest is None:
+        assert not any(split(rows) for rows in (SMALLEST, 8192))
+        return
+    assert not split(2 * fewest - 1) and split(2 * fewest)
+    assert split(2 * most + 1) and not split(2 * most + 2)
+    at_run_time = [
+        bool(split(tf.constant(rows))) for rows in (2 * fewest - 1, 2 * fewest)
+    ]
+    assert at_run_time == [False, True]
+
+
+def test_one_core_runs_the_batch_whole(monkeypatch, halves):
+    monkeypatch.setattr(batch_halves, "_cores", lambda: 1)
+    layer = rnnkit_layers.get_layer("gru", 4)
+    layer(random_inputs(SMALLEST))
+    assert halves == []
+    monkeypatch.setattr(batch_halves, "_cores", lambda: 2)
+    layer(random_inputs(SMALLEST))
+    assert halves == [SMALLEST]
 
 
 @pytest.mark.parametrize(

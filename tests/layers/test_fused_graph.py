@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from rnnkit import layers as rnnkit_layers
-from rnnkit.layers import fused_loop
+from rnnkit.layers import cpu, fused_loop
 from rnnkit.layers.bptt import PER_GATE_MIN_SIZE, UNROLL_STEPS
 from rnnkit.layers.fused_loop import STEP_PROJECTION_MIN_BATCH, chunk_sizes
 
@@ -224,22 +224,27 @@ def bidirectional_loop_matmuls(wrapper, kind, training):
     return in_loops["MatMul"]
 
 
+@pytest.mark.parametrize("avx512", [True, False], ids=["avx512", "avx2"])
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
-def test_bidirectional_inference_multiplies_all_gates_at_once(kind, monkeypatch):
+def test_bidirectional_inference_multiplies_all_gates_at_once(
+    kind, avx512, monkeypatch
+):
     """Under `rnnkit.layers.Bidirectional` the two directions' loops share
-    the cores, so each inference step runs one recurrent matmul for all its
-    gates instead of one per gate; training runs gate by gate, as under
-    Keras's wrapper."""
-    # Under Keras's wrapper the layers would also run their batch in two
-    # halves (`batch_halves`), doubling its loops; here they run it whole.
+    the cores, so on a CPU with AVX-512 each inference step runs one
+    recurrent matmul for all its gates instead of one per gate; with AVX2
+    only, and in training, it runs gate by gate, as under Keras's wrapper
+    (`cpu.whole_steps_when_sharing`)."""
+    monkeypatch.setattr(cpu, "whole_steps_when_sharing", lambda: avx512)
+    # Either wrapper's layers could also run their batch in two halves
+    # (`batch_halves`), doubling its loops; here they run it whole.
     monkeypatch.setattr(fused_loop.batch_halves, "MIN_HALF_ROWS", 1 << 30)
     gates = 3 if kind == "gru" else 4
     keras_wrapper = keras.layers.Bidirectional
     ours = bidirectional_loop_matmuls(rnnkit_layers.Bidirectional, kind, False)
     theirs = bidirectional_loop_matmuls(keras_wrapper, kind, False)
     # Each step also projects its inputs in one matmul (many rows).
-    steps = ours // 2
-    assert steps > 0
-    assert theirs == steps * (1 + gates)
+    steps = theirs // (1 + gates)
+    assert steps > 0 and theirs == steps * (1 + gates)
+    assert ours == (steps * 2 if avx512 else theirs)
     ours = bidirectional_loop_matmuls(rnnkit_layers.Bidirectional, kind, True)
     assert ours == bidirectional_loop_matmuls(keras_wrapper, kind, True)
