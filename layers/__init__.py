@@ -3,7 +3,8 @@
 Drop-in replacements for the `keras.layers` classes of the same names, with a
 faster time loop and three additions that are off by default: a learned
 initial state `x_0`, layer normalisation, and `gate_activations()`; and
-`Bidirectional`, Keras's wrapper told that its two loops share the cores.
+`Bidirectional`, Keras's wrapper telling its two directions that their
+loops share the cores.
 """
 
 from rnnkit.layers.bidirectional import Bidirectional

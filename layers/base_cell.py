@@ -69,9 +69,9 @@ class RecurrentCell(keras.layers.Layer):
     # projects before the loop.
     fused_input_blocks = False
     # Whether this cell's loop runs beside another one, which leaves it about
-    # one core (`bptt.gate_by_gate`, `batch_halves.may_split`).
-    # `rnnkit.layers.Bidirectional` sets it on the cells of its two
-    # directions; it is not part of the config.
+    # one core (`bptt.gate_by_gate`, `batch_halves.may_split`). A
+    # bidirectional wrapper's directions set it (`rnnkit.layers.Bidirectional`,
+    # `recurrent.BIDIRECTIONAL_PREFIXES`); it is not part of the config.
     shares_cores = False
     seed_generator_first = False
 

@@ -12,19 +12,18 @@ LSTM 6% faster, within this machine's run-to-run noise.
 
 Measured with `benchmarks/layers.py`'s shapes on 2 AMD EPYC cores (AVX2),
 gate by gate, halves against the whole batch, same process, interleaved:
-at B=64, H=128
-the GRU's and LSTM's inference ran 8-19% faster (`predict`) and 13-30%
-faster (a traced call); at B=128 20-30% faster. Halves of fewer than 32 rows
-ran 3-9% slower (B=32), and so did halves whose recurrent product is large
-(GRU and LSTM at H=512, B=64: 12-15% slower; both cores are then busy with
-each step's matmuls). With a single inter-op thread the loops cannot run
-side by side: 7-18% slower. Below those bounds, or where TensorFlow has one
-thread in either pool or the process one core, the batch runs whole, and a
-SimpleRNN's always does (see `may_split`). On an AMD EPYC with AVX-512,
-halves whose steps ran all gates at once ran the LSTM's inference at
-B=64, H=128 1.58-1.60x Keras's speed, against 1.44x gate by gate, but the
-GRU's, whose halves are smaller, slower than the whole batch
-(`MIN_WHOLE_STEP_HALF_SIZE`).
+at B=64, H=128 the GRU's and LSTM's inference ran 8-19% faster (`predict`)
+and 13-30% faster (a traced call); at B=128 20-30% faster. Halves of fewer
+than 32 rows ran 3-9% slower (B=32), and so did halves whose recurrent
+product is large (GRU and LSTM at H=512, B=64: 12-15% slower; both cores
+are then busy with each step's matmuls). With a single inter-op thread the
+loops cannot run side by side: 7-18% slower. Below those bounds, or where
+TensorFlow has one thread in either pool or the process one core, the
+batch runs whole, and so, mostly, does a direction of a bidirectional layer
+(see `may_split`). On an AMD EPYC with AVX-512, halves whose steps ran all
+gates at once ran the LSTM's inference at B=64, H=128 1.58-1.60x Keras's
+speed, against 1.44x gate by gate, but the GRU's, whose halves are smaller,
+slower than the whole batch (`MIN_WHOLE_STEP_HALF_SIZE`).
 """
 
 import os
@@ -69,24 +68,25 @@ def _cores():
 
 
 def may_split(cell):
-    """Whether `cell`'s inference could run in two loops at all: a gated
-    cell's (see below), and not where its loop already shares the cores
-    with another (`cell.shares_cores`, as in `rnnkit.layers.Bidirectional`)
-    or where there is one core or one thread to run them.
+    """Whether `cell`'s inference could run in two loops at all: not where
+    there is one core or one thread to run them, nor where its loop already
+    runs beside another (`cell.shares_cores`: a direction of a bidirectional
+    layer) unless a gated cell's steps there go gate by gate (AVX2 only,
+    `cpu.whole_steps_when_sharing`).
 
+    Beside another direction, halves ran a SimpleRNN 14-18% slower on the
+    AVX2 EPYC and 15% on the AVX-512 one, and the GRU and LSTM 5-7% faster
+    gate by gate (AVX2) but 8-10% slower with all gates at once (AVX-512).
     Alone, a SimpleRNN ran from 3% slower to 15% faster in halves at B=64
-    and 47-57% faster at B=128, but under `keras.layers.Bidirectional`,
-    where a layer cannot tell that another direction's loops share the
-    cores, 14-18% slower; the GRU and LSTM ran 5-7% faster there too, so
-    they alone split.
+    and 47-57% faster at B=128 (AVX2), 37% and 33% faster (AVX-512).
     """
     one_thread = 1 in (pool_threads("intra_op"), pool_threads("inter_op"))
+    if one_thread or _cores() < 2:
+        return False
+    if not cell.shares_cores:
+        return True
     gated = len(cell.gates) > 1
-    # Where a loop beside another runs whole steps, two halves in each
-    # direction of a bidirectional layer ran 8-10% slower than one loop each
-    # (AVX-512 EPYC); gate by gate, on the AVX2 EPYC, they ran faster.
-    beside_another = cell.shares_cores and cpu.whole_steps_when_sharing()
-    return gated and not beside_another and not one_thread and _cores() > 1
+    return gated and not cpu.whole_steps_when_sharing()
 
 
 def splits(cell, rows):
@@ -94,7 +94,8 @@ def splits(cell, rows):
     batch size is not known when traced) runs in two halves."""
     half = rows // 2
     size = half * len(cell.gates) * cell.units
-    least = MIN_WHOLE_STEP_HALF_SIZE if cpu.whole_steps_when_sharing() else 0
+    gated = len(cell.gates) > 1
+    least = MIN_WHOLE_STEP_HALF_SIZE if gated and cpu.whole_steps_when_sharing() else 0
     bounds = [half >= MIN_HALF_ROWS, size >= least, size <= MAX_HALF_SIZE]
     if isinstance(rows, int):
         return all(bounds)

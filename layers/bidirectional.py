@@ -13,16 +13,21 @@ class Bidirectional(keras.layers.Bidirectional):
 
     The difference is speed. TensorFlow runs the two directions' loops side
     by side, one per core on a small machine, so neither loop has a core to
-    spare. Told so, on a CPU with AVX-512 rnnkit's GRU and LSTM run each
-    inference step's recurrent matmul for all gates at once rather than one
-    gate per core, and the whole batch in one loop per direction: at B=64,
+    spare. Told so (`shares_cores`), rnnkit's layers run each direction's
+    batch in one loop rather than in two halves (`batch_halves`), and on a
+    CPU with AVX-512 the GRU and LSTM run each inference step's recurrent
+    matmul for all gates at once rather than one gate per core: at B=64,
     T=100, H=128 on 2 cores, 1.08x Keras's bidirectional layers against
-    0.92-0.93x under Keras's wrapper (AMD EPYC), and 14-22% faster for the
+    0.92-0.93x gate by gate in halves (AMD EPYC), and 14-22% faster for the
     LSTM and 4-7% for the GRU than gate by gate (Intel Xeon). With AVX2
-    only they run as under Keras's wrapper, which was faster there
-    (`rnnkit.layers.cpu.whole_steps_when_sharing`). Training runs as under
-    the Keras wrapper. Layers other than rnnkit's run as they would under
-    `keras.layers`.
+    only the GRU and LSTM go gate by gate and in halves, which was faster
+    there (`rnnkit.layers.cpu.whole_steps_when_sharing`). Training is not
+    affected.
+
+    rnnkit's layers learn the same under `keras.layers.Bidirectional`, from
+    the names it gives the two directions; this wrapper also tells a
+    `backward_layer` of the user's own, whose name Keras keeps. Layers
+    other than rnnkit's run as they would under `keras.layers`.
 
     Args:
         layer: The recurrent layer for the forward direction, such as

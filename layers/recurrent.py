@@ -9,6 +9,8 @@ from rnnkit.layers.fused_loop import run_fused_loop
 from rnnkit.layers.time_loop import LoopResult, run_time_loop
 
 CUDNN_CHOICES = ("auto", True, False)
+# The names of the two directions that a `keras.layers.Bidirectional` makes.
+BIDIRECTIONAL_PREFIXES = ("forward_", "backward_")
 
 
 def cell_property(name):
@@ -59,6 +61,11 @@ class Recurrent(keras.layers.Layer):
     ):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.cell = cell
+        # `keras.layers.Bidirectional` rebuilds the layer it wraps from its
+        # config, named "forward_<name>" and "backward_<name>", and runs the
+        # two side by side; the names are all a layer can see of that.
+        if self.name.startswith(BIDIRECTIONAL_PREFIXES):
+            cell.shares_cores = True
         self.return_sequences = return_sequences
         self.return_state = return_state
         self.go_backwards = go_backwards

@@ -57,9 +57,8 @@ def test_a_batch_run_in_halves_matches_keras(kind, variant, options, masked, hal
         outputs_and_gradients(ours, x, mask),
         outputs_and_gradients(theirs, x, mask),
     )
-    # SimpleRNN and the unfused loop (GRU with reset_after=False) run whole.
-    halved = kind != "rnn" and ours.cell.fusable()
-    assert halves == ([SMALLEST + 1] if halved else [])
+    # The unfused loop (GRU with reset_after=False) runs whole.
+    assert halves == ([SMALLEST + 1] if ours.cell.fusable() else [])
 
 
 @pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
@@ -83,9 +82,9 @@ def test_a_batch_size_unknown_when_traced_is_halved_at_run_time(kind, variant, h
         return outputs_and_input_gradient
 
     ours_traced, theirs_traced = traced(ours), traced(theirs)
-    # SimpleRNN and the unfused loop (GRU with reset_after=False) run whole.
-    halved = kind != "rnn" and ours.cell.fusable()
-    assert batch_halves.may_split(ours.cell) == (kind != "rnn")
+    # The unfused loop (GRU with reset_after=False) runs whole.
+    halved = ours.cell.fusable()
+    assert batch_halves.may_split(ours.cell)
     for rows in (SMALLEST + 3, 3):
         x, mask = random_inputs(rows), mixed_mask(rows)
         assert_same(as_list(ours_traced(x, mask)), as_list(theirs_traced(x, mask)))
@@ -129,21 +128,25 @@ def test_which_batches_run_in_halves(kind, units, most):
 
 
 @pytest.mark.parametrize("avx512", [True, False], ids=["avx512", "avx2"])
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
 @pytest.mark.parametrize(
     "wrapper", [rnnkit_layers.Bidirectional, keras.layers.Bidirectional]
 )
 def test_a_bidirectional_layer_runs_each_direction_whole(
-    wrapper, avx512, halves, monkeypatch
+    wrapper, kind, avx512, halves, monkeypatch
 ):
-    # rnnkit's wrapper tells its layers that their two loops already share
-    # the cores, and where such loops run whole steps (AVX-512) they do not
-    # split; under Keras's wrapper the layers do not know, and split.
+    # Either wrapper's directions know that their two loops already share
+    # the cores: a SimpleRNN's run whole, and so do the gated cells' where
+    # such loops run whole steps (AVX-512); gate by gate (AVX2) they split.
     monkeypatch.setattr(cpu, "whole_steps_when_sharing", lambda: avx512)
     monkeypatch.setattr(batch_halves, "MIN_WHOLE_STEP_HALF_SIZE", 0)
-    layer = wrapper(rnnkit_layers.get_layer("lstm", 4))
+    layer = wrapper(rnnkit_layers.get_layer(kind, 4))
     layer(random_inputs(SMALLEST))
-    whole = avx512 and wrapper is rnnkit_layers.Bidirectional
+    whole = avx512 or kind == "rnn"
     assert len(halves) == (0 if whole else 2)
+    alone = rnnkit_layers.get_layer(kind, 4)
+    alone(random_inputs(SMALLEST))
+    assert len(halves) == (1 if whole else 3)
 
 
 @pytest.mark.parametrize("kind,variant", VARIANTS[1:], ids=VARIANT_IDS[1:])
@@ -187,7 +190,7 @@ def test_on_avx512_each_half_multiplies_all_gates_at_once(kind, variant, monkeyp
         # On AVX-512 a half needs MIN_WHOLE_STEP_HALF_SIZE (16,384) entries.
         ("gru", 128, 43, 85),
         ("lstm", 128, 32, 64),
-        ("gru", 4, None, None),
+        ("gru", 4, 1366, 2730),
     ],
 )
 def test_which_batches_run_in_halves_on_avx512(kind, units, fewest, most, monkeypatch):
@@ -197,9 +200,6 @@ def test_which_batches_run_in_halves_on_avx512(kind, units, fewest, most, monkey
     def split(rows):
         return batch_halves.splits(cell, rows)
 
-    if fewest is None:
-        assert not any(split(rows) for rows in (SMALLEST, 8192))
-        return
     assert not split(2 * fewest - 1) and split(2 * fewest)
     assert split(2 * most + 1) and not split(2 * most + 2)
     at_run_time = [

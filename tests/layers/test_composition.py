@@ -143,14 +143,17 @@ def test_rnnkit_bidirectional_equals_keras_in_inference_and_training(
     assert_all_close(gradients(ours), gradients(theirs), atol=1e-4)
 
 
-def test_rnnkit_bidirectional_tells_only_rnnkit_cells_that_they_share_the_cores():
+def test_rnnkit_cells_know_when_a_bidirectional_wrapper_runs_them_side_by_side():
     ours = rnnkit_layers.Bidirectional(rnnkit_layers.LSTM(4, return_sequences=True))
     assert ours.forward_layer.cell.shares_cores
     assert ours.backward_layer.cell.shares_cores
     assert ours.backward_layer.go_backwards
-    under_keras = keras.layers.Bidirectional(rnnkit_layers.LSTM(4))
-    assert not under_keras.forward_layer.cell.shares_cores
+    # Keras's wrapper names its two directions; that is how they know.
+    under_keras = keras.layers.Bidirectional(rnnkit_layers.SimpleRNN(4))
+    assert under_keras.forward_layer.cell.shares_cores
+    assert under_keras.backward_layer.cell.shares_cores
     assert not rnnkit_layers.LSTM(4).cell.shares_cores
+    assert rnnkit_layers.GRU(4, name="forward_gru_7").cell.shares_cores
     # Keras's own layers run under the wrapper as under Keras's wrapper.
     theirs = built(keras.layers.Bidirectional(keras.layers.LSTM(4)))
     keras_inside = rnnkit_layers.Bidirectional(keras.layers.LSTM(4))

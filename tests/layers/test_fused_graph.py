@@ -224,27 +224,26 @@ def bidirectional_loop_matmuls(wrapper, kind, training):
     return in_loops["MatMul"]
 
 
-@pytest.mark.parametrize("avx512", [True, False], ids=["avx512", "avx2"])
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
-def test_bidirectional_inference_multiplies_all_gates_at_once(
-    kind, avx512, monkeypatch
-):
-    """Under `rnnkit.layers.Bidirectional` the two directions' loops share
-    the cores, so on a CPU with AVX-512 each inference step runs one
-    recurrent matmul for all its gates instead of one per gate; with AVX2
-    only, and in training, it runs gate by gate, as under Keras's wrapper
-    (`cpu.whole_steps_when_sharing`)."""
-    monkeypatch.setattr(cpu, "whole_steps_when_sharing", lambda: avx512)
-    # Either wrapper's layers could also run their batch in two halves
+def test_bidirectional_inference_multiplies_all_gates_at_once(kind, monkeypatch):
+    """Under either wrapper the two directions' loops share the cores, so on
+    a CPU with AVX-512 each inference step runs one recurrent matmul for all
+    its gates instead of one per gate; with AVX2 only, and in training, it
+    runs gate by gate (`cpu.whole_steps_when_sharing`)."""
+    # With AVX2 the layers could also run their batch in two halves
     # (`batch_halves`), doubling its loops; here they run it whole.
     monkeypatch.setattr(fused_loop.batch_halves, "MIN_HALF_ROWS", 1 << 30)
     gates = 3 if kind == "gru" else 4
     keras_wrapper = keras.layers.Bidirectional
-    ours = bidirectional_loop_matmuls(rnnkit_layers.Bidirectional, kind, False)
-    theirs = bidirectional_loop_matmuls(keras_wrapper, kind, False)
+    wrappers = (rnnkit_layers.Bidirectional, keras_wrapper)
+    matmuls = {}
+    for avx512 in (False, True):
+        monkeypatch.setattr(cpu, "whole_steps_when_sharing", lambda on=avx512: on)
+        matmuls[avx512] = [bidirectional_loop_matmuls(w, kind, False) for w in wrappers]
     # Each step also projects its inputs in one matmul (many rows).
-    steps = theirs // (1 + gates)
-    assert steps > 0 and theirs == steps * (1 + gates)
-    assert ours == (steps * 2 if avx512 else theirs)
+    steps = matmuls[False][0] // (1 + gates)
+    assert steps > 0
+    assert matmuls[False] == [steps * (1 + gates)] * 2
+    assert matmuls[True] == [steps * 2] * 2
     ours = bidirectional_loop_matmuls(rnnkit_layers.Bidirectional, kind, True)
     assert ours == bidirectional_loop_matmuls(keras_wrapper, kind, True)
