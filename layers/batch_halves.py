@@ -113,13 +113,11 @@ def run_in_halves(run, cell, inputs, initial_states, mask):
         if splits(cell, rows):
             return _halves(run, inputs, initial_states, mask)
         return run(inputs, initial_states, mask)
+
     # A `tf.cond` returns tensors only: the results travel as
     # (last_output, states, outputs), outputs omitted when there are none.
-    with_outputs = []
-
     def flat(result):
-        with_outputs[:] = [result.outputs is not None]
-        outputs = (result.outputs,) if result.outputs is not None else ()
+        outputs = () if result.outputs is None else (result.outputs,)
         return (result.last_output, tuple(result.states), *outputs)
 
     last_output, states, *outputs = tf.cond(
@@ -129,7 +127,7 @@ def run_in_halves(run, cell, inputs, initial_states, mask):
     )
     return LoopResult(
         last_output=last_output,
-        outputs=outputs[0] if with_outputs[0] else None,
+        outputs=outputs[0] if outputs else None,
         states=list(states),
         readout=None,
     )

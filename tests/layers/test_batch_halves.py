@@ -61,12 +61,15 @@ def test_a_batch_run_in_halves_matches_keras(kind, variant, options, masked, hal
     assert halves == ([SMALLEST + 1] if ours.cell.fusable() else [])
 
 
+@pytest.mark.parametrize("sequences", [True, False], ids=["sequences", "last"])
 @pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
-def test_a_batch_size_unknown_when_traced_is_halved_at_run_time(kind, variant, halves):
+def test_a_batch_size_unknown_when_traced_is_halved_at_run_time(
+    kind, variant, sequences, halves
+):
     # As in `predict` and a serving signature: both ways are traced, and the
     # batch that arrives picks one.
     theirs, ours = keras_and_rnnkit(
-        kind, return_state=True, return_sequences=True, **variant
+        kind, return_state=True, return_sequences=sequences, **variant
     )
     signature = [tf.TensorSpec((None, 6, 5)), tf.TensorSpec((None, 6), "bool")]
 
