@@ -76,7 +76,7 @@ def may_split(cell):
 
     Beside another direction, halves ran a SimpleRNN 14-18% slower on the
     AVX2 EPYC and 15% on the AVX-512 one, and the GRU and LSTM 5-7% faster
-    gate by gate (AVX2) but 8-10% slower with all gates at once (AVX-512).
+    gate by gate (AVX2) but 7-9% slower with all gates at once (AVX-512).
     Alone, a SimpleRNN ran from 3% slower to 15% faster in halves at B=64
     and 47-57% faster at B=128 (AVX2), 37% and 33% faster (AVX-512).
     """
