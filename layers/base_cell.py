@@ -73,9 +73,6 @@ class RecurrentCell(keras.layers.Layer):
     # bidirectional wrapper's directions set it (`rnnkit.layers.Bidirectional`,
     # `recurrent.BIDIRECTIONAL_PREFIXES`); it is not part of the config.
     shares_cores = False
-    # Whether training runs a large batch in two halves, each in a loop of
-    # its own (`batch_halves.may_split`): the GRU's.
-    trains_in_halves = False
     seed_generator_first = False
 
     def __init__(

@@ -1,14 +1,21 @@
-"""Inference, and the GRU's training, on two halves of the batch, in two
-loops side by side.
+"""Inference on two halves of the batch, in two loops side by side.
 
 A recurrent step at B=64, H=128 is a chain of small ops, each waiting on the
 last, so one core runs it while the other mostly waits. The rows of a batch
 never meet in the recurrence, so the batch can be cut in two and each half
 run by a loop of its own: TensorFlow runs the two loops at once, one per
 core, and each step's matmul is half the size. Each half's loop runs
-beside the other, which on a CPU with AVX-512 makes its inference steps run
-all gates at once (`bptt.gate_by_gate`, `cpu.whole_steps_when_sharing`). Of
-the three cells only the GRU also trains in halves (see `may_split`).
+beside the other, which on a CPU with AVX-512 makes its steps run all gates
+at once (`bptt.gate_by_gate`, `cpu.whole_steps_when_sharing`).
+
+Training keeps one loop. Halving it gained nothing beyond the noise on the
+AVX2 EPYC (GRU 1%, LSTM 6%, one run) and for the LSTM and SimpleRNN on the
+AVX-512 one, where it trained the GRU 4-15% faster (B=64 to 128, H=128 and
+256). But `fit` traces with the batch size unknown, and both ways of
+choosing at run time cost more than that: a `tf.cond`, differentiated,
+added 1.7 s to a GRU's first `fit`, and an empty second loop beside the
+whole batch slowed batches of 16 and 32 rows by 12% and 4% (see the
+README's "Training in halves").
 
 Measured with `benchmarks/layers.py`'s shapes on 2 AMD EPYC cores (AVX2),
 gate by gate, halves against the whole batch, same process, interleaved:
@@ -67,22 +74,12 @@ def _cores():
         return os.cpu_count() or 1
 
 
-def may_split(cell, training=False):
-    """Whether `cell`'s inference, or with `training` its training, could run
-    in two loops at all: not where there is one core or one thread to run
-    them, nor where its loop already runs beside another (`cell.shares_cores`:
-    a direction of a bidirectional layer) unless a gated cell's inference
-    steps there go gate by gate (AVX2 only, `cpu.whole_steps_when_sharing`).
-    Training splits only where `cell.trains_in_halves`, and never beside
-    another loop.
-
-    Training in halves, against the whole batch (`fit`, AVX-512 EPYC, same
-    process, interleaved, 5-11 repeats), ran the GRU 4% and 9% faster at
-    B=64, H=128 and 15% at B=128 (1-2%, 13% and at H=256 15% through the
-    `tf.cond` of a batch size unknown when traced); the LSTM from 3% slower
-    to as fast (B=64, B=128, H=256), SimpleRNN 3% slower (B=64). On the AVX2
-    EPYC, in one earlier run at B=64, the GRU 1% and the LSTM 6% faster,
-    within that machine's noise.
+def may_split(cell):
+    """Whether `cell`'s inference could run in two loops at all: not where
+    there is one core or one thread to run them, nor where its loop already
+    runs beside another (`cell.shares_cores`: a direction of a bidirectional
+    layer) unless a gated cell's steps there go gate by gate (AVX2 only,
+    `cpu.whole_steps_when_sharing`).
 
     Beside another direction, halves ran a SimpleRNN 14-18% slower on the
     AVX2 EPYC and 15% on the AVX-512 one, and the GRU and LSTM 5-7% faster
@@ -93,37 +90,34 @@ def may_split(cell, training=False):
     one_thread = 1 in (pool_threads("intra_op"), pool_threads("inter_op"))
     if one_thread or _cores() < 2:
         return False
-    if training:
-        return cell.trains_in_halves and not cell.shares_cores
     if not cell.shares_cores:
         return True
     gated = len(cell.gates) > 1
     return gated and not cpu.whole_steps_when_sharing()
 
 
-def splits(cell, rows, training=False):
+def splits(cell, rows):
     """Whether a batch of `rows` rows (an int, or a scalar tensor when the
     batch size is not known when traced) runs in two halves."""
     half = rows // 2
     size = half * len(cell.gates) * cell.units
-    # Training's halves step gate by gate on any CPU (`bptt.gate_by_gate`).
-    whole_steps = not training and cpu.whole_steps_when_sharing()
-    least = MIN_WHOLE_STEP_HALF_SIZE if len(cell.gates) > 1 and whole_steps else 0
+    gated = len(cell.gates) > 1
+    least = MIN_WHOLE_STEP_HALF_SIZE if gated and cpu.whole_steps_when_sharing() else 0
     bounds = [half >= MIN_HALF_ROWS, size >= least, size <= MAX_HALF_SIZE]
     if isinstance(rows, int):
         return all(bounds)
     return tf.reduce_all(tf.stack(bounds))
 
 
-def run_in_halves(run, cell, inputs, initial_states, mask, training=False):
+def run_in_halves(run, cell, inputs, initial_states, mask):
     """`run(inputs, initial_states, mask)` -> `LoopResult`, on the whole
     time-major `inputs` or on each half of their rows, as `splits` decides;
     when the batch size is known only at run time, a `tf.cond` decides."""
-    if not may_split(cell, training):
+    if not may_split(cell):
         return run(inputs, initial_states, mask)
     rows = inputs.shape[1]
     if rows is not None:
-        if splits(cell, rows, training):
+        if splits(cell, rows):
             return _halves(run, inputs, initial_states, mask)
         return run(inputs, initial_states, mask)
 
@@ -134,7 +128,7 @@ def run_in_halves(run, cell, inputs, initial_states, mask, training=False):
         return (result.last_output, tuple(result.states), *outputs)
 
     last_output, states, *outputs = tf.cond(
-        splits(cell, tf.shape(inputs)[1], training),
+        splits(cell, tf.shape(inputs)[1]),
         lambda: flat(_halves(run, inputs, initial_states, mask)),
         lambda: flat(run(inputs, initial_states, mask)),
     )

@@ -117,8 +117,8 @@ def fused_recurrence(
         project: Inference only: a function from one step's raw inputs
             `(batch, features)` to their projection. `projected` then holds
             the raw inputs, each projected inside the loop.
-        shares_cores: The loop runs beside another one, which changes
-            inference's steps only (see `gate_by_gate`).
+        shares_cores: Inference only: the loop runs beside another one (see
+            `gate_by_gate`).
 
     Returns:
         `(sequence, final_states)`: the first state at every step,

@@ -102,8 +102,7 @@ def run_fused_loop(
 
     Takes the arguments of `time_loop.run_time_loop`, except that `inputs` are
     not yet projected and `input_masks` are the input dropout masks.
-    Inference, and the GRU's training without input dropout, may run the two
-    halves of a batch in two loops side by side
+    Inference may run the two halves of a batch in two loops side by side
     (`rnnkit.layers.batch_halves`).
     """
     run = functools.partial(
@@ -115,9 +114,9 @@ def run_fused_loop(
         zero_output_for_mask=zero_output_for_mask,
         training=training,
     )
-    if input_masks is not None:
+    if training or input_masks is not None:
         return run(inputs, initial_states, mask)
-    return batch_halves.run_in_halves(run, cell, inputs, initial_states, mask, training)
+    return batch_halves.run_in_halves(run, cell, inputs, initial_states, mask)
 
 
 def _run_fused_loop(

@@ -83,7 +83,6 @@ class GRUCell(GatedCell):
     # The candidate's gradient for W_xx differs from its inputs': the reset
     # gate scales W_xx h_{t-1}.
     fused_separate_recurrent = (2,)
-    trains_in_halves = True  # see `batch_halves.may_split`
 
     def __init__(
         self,

@@ -1,6 +1,6 @@
-"""Inference, and the GRU's training, on two halves of the batch
-(`rnnkit.layers.batch_halves`): the same numbers as Keras, and the halves
-taken only where they paid in the benchmarks."""
+"""Inference on two halves of the batch (`rnnkit.layers.batch_halves`): the
+same numbers as Keras, and the halves taken only where they paid in the
+benchmarks."""
 
 import keras
 import pytest
@@ -61,14 +61,13 @@ def test_a_batch_run_in_halves_matches_keras(kind, variant, options, masked, hal
     assert halves == ([SMALLEST + 1] if ours.cell.fusable() else [])
 
 
-@pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
 @pytest.mark.parametrize("sequences", [True, False], ids=["sequences", "last"])
 @pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
 def test_a_batch_size_unknown_when_traced_is_halved_at_run_time(
-    kind, variant, sequences, training, halves
+    kind, variant, sequences, halves
 ):
-    # As in `predict`, `fit` and a serving signature: both ways are traced,
-    # and the batch that arrives picks one.
+    # As in `predict` and a serving signature: both ways are traced, and the
+    # batch that arrives picks one.
     theirs, ours = keras_and_rnnkit(
         kind, return_state=True, return_sequences=sequences, **variant
     )
@@ -76,74 +75,33 @@ def test_a_batch_size_unknown_when_traced_is_halved_at_run_time(
 
     def traced(layer):
         @tf.function(input_signature=signature)
-        def outputs_and_gradients(inputs, mask):
+        def outputs_and_input_gradient(inputs, mask):
             with tf.GradientTape() as tape:
                 tape.watch(inputs)
-                outputs = layer(inputs, mask=mask, training=training)
+                outputs = layer(inputs, mask=mask)
                 loss = sum(tf.reduce_sum(tf.sin(3.0 * o + 1.0)) for o in outputs)
-            return [*outputs, *tape.gradient(loss, [inputs, *layer.weights])]
+            return [*outputs, tape.gradient(loss, inputs)]
 
-        return outputs_and_gradients
+        return outputs_and_input_gradient
 
     ours_traced, theirs_traced = traced(ours), traced(theirs)
-    # The unfused loop (GRU with reset_after=False) runs whole, and so does
-    # the training of the cells other than the GRU.
-    trains_in_halves = kind == "gru"
-    assert batch_halves.may_split(ours.cell, training) == (
-        not training or trains_in_halves
-    )
+    # The unfused loop (GRU with reset_after=False) runs whole.
+    halved = ours.cell.fusable()
+    assert batch_halves.may_split(ours.cell)
     for rows in (SMALLEST + 3, 3):
         x, mask = random_inputs(rows), mixed_mask(rows)
         assert_same(as_list(ours_traced(x, mask)), as_list(theirs_traced(x, mask)))
-        runs_in_halves = batch_halves.splits(ours.cell, tf.constant(rows), training)
+        runs_in_halves = batch_halves.splits(ours.cell, tf.constant(rows))
         assert bool(runs_in_halves) == (rows > SMALLEST)
-    halved = ours.cell.fusable() and (not training or ours.cell.trains_in_halves)
     assert halves == ([None] if halved else [])  # traced once, for any batch
 
 
-@pytest.mark.parametrize("avx512", [True, False], ids=["avx512", "avx2"])
 @pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
-def test_of_the_three_only_the_gru_trains_in_halves(kind, avx512, halves, monkeypatch):
-    # Training's halves step gate by gate on any CPU, so they need no more
-    # rows on AVX-512 than on AVX2.
-    monkeypatch.setattr(cpu, "whole_steps_when_sharing", lambda: avx512)
+def test_training_runs_the_batch_whole(kind, halves):
     layer = rnnkit_layers.get_layer(kind, 4)
     with tf.GradientTape() as tape:
         outputs = layer(random_inputs(SMALLEST), training=True)
     tape.gradient(outputs, layer.trainable_variables)
-    assert halves == ([SMALLEST] if kind == "gru" else [])
-    assert not batch_halves.splits(layer.cell, SMALLEST - 1, training=True)
-
-
-@pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "mask"])
-@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(o) or "plain")
-def test_the_gru_trained_in_halves_matches_keras(options, masked, halves):
-    shape = (SMALLEST + 1, 9, 5)  # odd: halves of 32 and 33 rows
-    theirs, ours = keras_and_rnnkit(
-        "gru", return_state=True, inputs_shape=shape, **options
-    )
-    x = random_inputs(*shape)
-    mask = mixed_mask(*shape[:2]) if masked else None
-    assert_same(
-        outputs_and_gradients(ours, x, mask, training=True),
-        outputs_and_gradients(theirs, x, mask, training=True),
-    )
-    assert halves == [SMALLEST + 1]
-
-
-@pytest.mark.parametrize(
-    "wrapper", [rnnkit_layers.Bidirectional, keras.layers.Bidirectional]
-)
-def test_a_gru_trains_whole_beside_another_loop_or_with_input_dropout(wrapper, halves):
-    # A bidirectional layer's two loops already share the cores, and input
-    # dropout's masks are drawn for the whole batch.
-    for layer in (
-        wrapper(rnnkit_layers.get_layer("gru", 4)),
-        rnnkit_layers.get_layer("gru", 4, dropout=0.5),
-    ):
-        with tf.GradientTape() as tape:
-            outputs = layer(random_inputs(SMALLEST), training=True)
-        tape.gradient(outputs, layer.trainable_variables)
     assert halves == []
 
 

@@ -16,20 +16,11 @@ from rnnkit import layers as rnnkit_layers
 from rnnkit.layers import cpu, fused_loop
 from rnnkit.layers.bptt import PER_GATE_MIN_SIZE, UNROLL_STEPS
 from rnnkit.layers.fused_loop import STEP_PROJECTION_MIN_BATCH, chunk_sizes
-from rnnkit.layers.gru_cell import GRUCell
 
 TIME_STEPS = 40
 
 
 UNITS = 8
-
-
-@pytest.fixture
-def one_loop(monkeypatch):
-    """The GRU's training takes a batch whole, so that its loops' ops can be
-    counted one to one with the other cells' (it runs a large batch in two
-    halves, which `test_batch_halves.py` checks)."""
-    monkeypatch.setattr(GRUCell, "trains_in_halves", False)
 
 
 def graph_ops(kind, training=True, batch=4, dtype=None, return_sequences=True):
@@ -110,9 +101,7 @@ def test_a_gradient_through_inference_does_not_slice_inside_the_loop(kind, batch
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
-def test_a_large_batch_runs_the_recurrent_matmul_gate_by_gate(
-    kind, monkeypatch, one_loop
-):
+def test_a_large_batch_runs_the_recurrent_matmul_gate_by_gate(kind, monkeypatch):
     """From `PER_GATE_MIN_SIZE` outputs on, each step of both loops runs one
     recurrent matmul per gate (which TensorFlow runs side by side) instead
     of one for all gates; below it, one. (Both in chunks here, so that
@@ -144,7 +133,7 @@ def test_a_large_batch_lstm_trains_with_the_gates_kept_apart():
     assert few_rows["ConcatV2"] > 0
 
 
-def test_a_large_batch_gru_trains_with_its_inputs_whole(one_loop):
+def test_a_large_batch_gru_trains_with_its_inputs_whole():
     """The GRU's steps join their gradients at any batch size: its inputs
     in blocks trained 20% slower at B=64, H=128 (see `fused_input_blocks`).
     Per chunk, the state sequence, the input gradient and the separate
@@ -161,7 +150,7 @@ def loops(counts):
 
 @pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
 def test_steps_that_keep_the_cores_busy_run_the_sequence_in_one_chunk(
-    kind, monkeypatch, one_loop
+    kind, monkeypatch
 ):
     """Gate-by-gate steps run a long sequence in one forward and one backward
     loop: their matmuls already keep two cores busy, and chunks cost more
