@@ -278,6 +278,13 @@ class RecurrentCell(keras.layers.Layer):
 
         return project
 
+    def joined_input_step(self, dtype):
+        """An inference step `(u_t, states) -> new states` that takes the
+        raw inputs into its matmuls with the state, for the fused loops'
+        steps that run gate by gate, or None to project `u_t` on its own
+        (`step_projection`) and add the recurrent term to it, as here."""
+        return None
+
     normalizes_inputs = False  # whether `normalize_inputs` does anything
 
     def normalize_inputs(self, projected):

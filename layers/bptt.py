@@ -240,8 +240,8 @@ class _Loop:
         self.bias = bias  # the GRU's separate recurrent bias, or None
         # W_xx and that bias cut into one block per gate.
         self.gates = len(cell.gates)
-        self.kernel_blocks = _gate_blocks(kernel, self.gates)
-        self.bias_blocks = None if bias is None else _gate_blocks(bias, self.gates)
+        self.kernel_blocks = gate_blocks(kernel, self.gates)
+        self.bias_blocks = None if bias is None else gate_blocks(bias, self.gates)
         self.mask_tm = mask_tm  # (time, batch, 1) booleans, or None
         # The gates whose dz for W_xx differs from dz for the inputs (the
         # GRU's candidate).
@@ -279,6 +279,13 @@ class _Loop:
         record = record or save
         save = save and cell.fused_saved_blocks > 0
         states = list(initial_states)
+        # Where the steps go gate by gate, a cell may take its raw inputs
+        # and state in joined matmuls (`joined_input_step`).
+        joined = None
+        if project is not None and gate_by_gate(
+            cell, states[0].shape[0], self.training, self.shares_cores
+        ):
+            joined = cell.joined_input_step(projected[0].dtype)
         output_ta = _tensor_array(states[0], time_steps) if record else ()
         # One array per saved block: a step's blocks are not concatenated,
         # which on the last axis costs more than the step's matmul at
@@ -289,11 +296,14 @@ class _Loop:
         )
 
         def step(t, states, output_ta, saved_tas):
-            recurrent = self.recurrent(states[0])
             projected_t = [read(t) for read in readers]
-            if project is not None:
-                projected_t = [project(projected_t[0])]
-            new_states, saved = cell.fused_forward(projected_t, recurrent, states)
+            if joined is not None:
+                new_states, saved = joined(projected_t[0], states), ()
+            else:
+                recurrent = self.recurrent(states[0])
+                if project is not None:
+                    projected_t = [project(projected_t[0])]
+                new_states, saved = cell.fused_forward(projected_t, recurrent, states)
             m = self.at(self.mask_tm, t)
             if m is not None:
                 new_states = [ops.where(m, n, o) for n, o in zip(new_states, states)]
@@ -441,10 +451,10 @@ def tanh_derivative(t, scale):
 def split_gates(parts, gates):
     """A step's `parts` (a list: one block per gate, or one tensor for all)
     as one `(batch, units)` block per gate."""
-    return list(parts) if len(parts) > 1 else _gate_blocks(parts[0], gates)
+    return list(parts) if len(parts) > 1 else gate_blocks(parts[0], gates)
 
 
-def _gate_blocks(weight, gates):
+def gate_blocks(weight, gates):
     """`weight`'s last axis cut into one block per gate."""
     return ops.split(weight, gates, axis=-1) if gates > 1 else [weight]
 

@@ -1,7 +1,12 @@
 import keras
 from keras import ops
 
-from rnnkit.layers.bptt import sigmoid_derivative, split_gates, tanh_derivative
+from rnnkit.layers.bptt import (
+    gate_blocks,
+    sigmoid_derivative,
+    split_gates,
+    tanh_derivative,
+)
 from rnnkit.layers.gated_cell import GatedCell
 
 
@@ -157,11 +162,60 @@ class GRUCell(GatedCell):
         return self.bias[1] if self.use_bias else None
 
     def fused_forward(self, projected_t, recurrent, states):
-        h_tm1 = states[0]
         x_z, x_r, x_h = split_gates(projected_t, 3)
         r_z, r_r, r_h = split_gates(recurrent, 3)
-        z = ops.sigmoid(x_z + r_z)
-        r = ops.sigmoid(x_r + r_r)
+        return self._update(states[0], x_z + r_z, x_r + r_r, x_h, r_h)
+
+    def joined_input_step(self, dtype):
+        """Inference's step from the raw inputs `u_t`, with `h_{t-1}` and
+        `u_t` side by side in one matmul per gate for the update and reset
+        gates: `[h_{t-1}, u_t] [W_xx; W_xu] + b`.
+
+        That step has no split of a projection and no adds of the input
+        and recurrent terms: at B=64, H=128 on 2 AMD EPYC cores with
+        AVX-512 the GRU's traced call ran 8% faster than projecting `u_t`
+        on its own (median of ten runs; 17% with the batch size unknown
+        when traced), `benchmarks/layers.py`'s inference 5% (README
+        "Inputs and state in one matmul"). The candidate's two terms stay
+        apart, as the reset gate scales only the recurrent one.
+        """
+        kernels = gate_blocks(ops.cast(self.kernel, dtype), 3)
+        recurrent_kernels = gate_blocks(ops.cast(self.recurrent_kernel, dtype), 3)
+        joined = [
+            ops.concatenate([recurrent_kernels[g], kernels[g]], 0) for g in (0, 1)
+        ]
+        biases = [None] * 3
+        recurrent_biases = [None] * 3
+        if self.use_bias:
+            biases = gate_blocks(ops.cast(self.bias[0], dtype), 3)
+            recurrent_biases = gate_blocks(ops.cast(self.bias[1], dtype), 3)
+
+        def linear(x, kernel, bias):
+            y = ops.matmul(x, kernel)
+            return y if bias is None else ops.add(y, bias)
+
+        # The update and reset gates' two biases as one.
+        joined_biases = [
+            None if b is None else ops.add(b, r)
+            for b, r in zip(biases[:2], recurrent_biases[:2])
+        ]
+
+        def step(u_t, states):
+            h_tm1 = states[0]
+            both = ops.concatenate([h_tm1, u_t], axis=-1)
+            z_in, r_in = (linear(both, k, b) for k, b in zip(joined, joined_biases))
+            x_h = linear(u_t, kernels[2], biases[2])
+            r_h = linear(h_tm1, recurrent_kernels[2], recurrent_biases[2])
+            return self._update(h_tm1, z_in, r_in, x_h, r_h)[0]
+
+        return step
+
+    def _update(self, h_tm1, z_in, r_in, x_h, r_h):
+        """The step from the gates' pre-activations: the new states and the
+        local derivatives that training saves (unused in inference, where
+        TensorFlow prunes them)."""
+        z = ops.sigmoid(z_in)
+        r = ops.sigmoid(r_in)
         candidate = ops.tanh(x_h + r * r_h)
         # z h_{t-1} + (1 - z) candidate, in three ops instead of four, with
         # the difference that dh_t / dz needs anyway (in training, four

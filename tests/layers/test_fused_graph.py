@@ -116,6 +116,37 @@ def test_a_large_batch_runs_the_recurrent_matmul_gate_by_gate(kind, monkeypatch)
     assert many_rows["MatMul"] == gates * few_rows["MatMul"]
 
 
+def inference_loop_ops(kind, batch):
+    """Counts of each op type in the while loops' bodies of a fused layer's
+    traced inference on `batch` rows."""
+    layer = rnnkit_layers.get_layer(kind, UNITS, return_sequences=True)
+    x = tf.constant(np.ones((batch, TIME_STEPS, 3), "float32"))
+    layer(x)
+    return op_counts(tf.function(lambda: layer(x)))[1]
+
+
+def test_gate_by_gate_gru_inference_joins_its_inputs_and_state(monkeypatch):
+    """Inference on rows enough to project in the loop and run gate by gate
+    takes the GRU's raw inputs into the step's matmuls with the state: per
+    step one ConcatV2 of `h_{t-1}` and `u_t`, two matmuls for the update
+    and reset gates, one each for the candidate's input and recurrent
+    terms, and no Split of a projection. The LSTM splits its projection."""
+    # The whole batch in one loop (each half would have too few rows to
+    # run gate by gate).
+    monkeypatch.setattr(fused_loop.batch_halves, "MIN_HALF_ROWS", 1 << 30)
+    rows = max(STEP_PROJECTION_MIN_BATCH, -(-PER_GATE_MIN_SIZE // (3 * UNITS)))
+    in_loops = inference_loop_ops("gru", rows)
+    steps = in_loops["Tanh"]  # the candidate's
+    assert steps > 0
+    assert in_loops["ConcatV2"] == steps
+    assert in_loops["MatMul"] == 4 * steps
+    assert in_loops["Split"] == 0
+    rows = max(STEP_PROJECTION_MIN_BATCH, -(-PER_GATE_MIN_SIZE // (4 * UNITS)))
+    in_loops = inference_loop_ops("lstm", rows)
+    assert in_loops["ConcatV2"] == 0
+    assert in_loops["Split"] == in_loops["Tanh"] // 2 > 0  # two tanh per step
+
+
 def test_a_large_batch_lstm_trains_with_the_gates_kept_apart():
     """From `PER_GATE_MIN_SIZE` outputs on, training projects the LSTM's
     inputs in one block per gate, so no step splits its inputs into gates

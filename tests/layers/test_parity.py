@@ -197,6 +197,43 @@ def test_inference_on_a_large_batch_projects_in_the_loop_and_matches_keras(
 
 
 @pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "mask"])
+@pytest.mark.parametrize("options", LOOP_OPTIONS, ids=lambda o: "-".join(o) or "plain")
+@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
+def test_gate_by_gate_inference_joins_inputs_and_state_and_matches_keras(
+    kind, variant, options, masked, monkeypatch
+):
+    """Where inference projects in the loop and runs gate by gate, the
+    GRU's steps take `[h_{t-1}, u_t]` into one matmul per gate for the
+    update and reset gates (`GRUCell.joined_input_step`), with the input
+    and recurrent biases summed; its numbers stay Keras's, as do the
+    gradients that TensorFlow takes through them. The other cells project
+    their inputs on their own."""
+    monkeypatch.setattr(bptt, "PER_GATE_MIN_SIZE", 1)
+    shape = (STEP_PROJECTION_MIN_BATCH, 9, 5)
+    theirs, ours = keras_and_rnnkit(
+        kind, return_state=True, inputs_shape=shape, **variant, **options
+    )
+    joined = []
+    joined_input_step = ours.cell.joined_input_step
+
+    def counted(dtype):
+        step = joined_input_step(dtype)
+        joined.append(step)
+        return step
+
+    monkeypatch.setattr(ours.cell, "joined_input_step", counted)
+    x = random_inputs(*shape)
+    mask = mixed_mask(*shape[:2]) if masked else None
+    assert_same(
+        outputs_and_gradients(ours, x, mask),
+        outputs_and_gradients(theirs, x, mask),
+    )
+    # (SimpleRNN's single gate never runs gate by gate.)
+    asked = ours.cell.fusable() and kind != "rnn"
+    assert [step is not None for step in joined] == ([kind == "gru"] if asked else [])
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "mask"])
 @pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
 def test_inference_on_a_batch_size_unknown_when_traced_matches_keras(
     kind, variant, masked, monkeypatch
@@ -463,12 +500,14 @@ def test_cells_match_keras_cells_step_by_step(kind, variant):
         (True, 4, True),
         (False, 4, False),
         (False, STEP_PROJECTION_MIN_BATCH, False),
+        (False, STEP_PROJECTION_MIN_BATCH, True),
     ],
     ids=[
         "fused-bptt",
         "fused-bptt-gate-by-gate",
         "autodiff",
         "autodiff-projected-in-loop",
+        "autodiff-joined-inputs-and-state",
     ],
 )
 @pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
