@@ -73,6 +73,10 @@ class RecurrentCell(keras.layers.Layer):
     # bidirectional wrapper's directions set it (`rnnkit.layers.Bidirectional`,
     # `recurrent.BIDIRECTIONAL_PREFIXES`); it is not part of the config.
     shares_cores = False
+    # Whether inference with a batch size unknown when traced runs a batch
+    # of one row in a branch of its own, traced as a batch of one
+    # (`batch_halves.run_in_halves`): the GRU's.
+    single_row_branch = False
     seed_generator_first = False
 
     def __init__(

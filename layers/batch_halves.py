@@ -112,7 +112,20 @@ def splits(cell, rows):
 def run_in_halves(run, cell, inputs, initial_states, mask):
     """`run(inputs, initial_states, mask)` -> `LoopResult`, on the whole
     time-major `inputs` or on each half of their rows, as `splits` decides;
-    when the batch size is known only at run time, a `tf.cond` decides."""
+    when the batch size is known only at run time, a `tf.cond` decides,
+    and for a cell with `single_row_branch` another one runs a batch of one
+    row as if its size had been known (a serving request, say)."""
+    rows = inputs.shape[1]
+    if rows is None and cell.single_row_branch:
+        return _cond(
+            tf.equal(tf.shape(inputs)[1], 1),
+            lambda: run(inputs, initial_states, mask, rows=1),
+            lambda: _whole_or_halves(run, cell, inputs, initial_states, mask),
+        )
+    return _whole_or_halves(run, cell, inputs, initial_states, mask)
+
+
+def _whole_or_halves(run, cell, inputs, initial_states, mask):
     if not may_split(cell):
         return run(inputs, initial_states, mask)
     rows = inputs.shape[1]
@@ -120,6 +133,15 @@ def run_in_halves(run, cell, inputs, initial_states, mask):
         if splits(cell, rows):
             return _halves(run, inputs, initial_states, mask)
         return run(inputs, initial_states, mask)
+    return _cond(
+        splits(cell, tf.shape(inputs)[1]),
+        lambda: _halves(run, inputs, initial_states, mask),
+        lambda: run(inputs, initial_states, mask),
+    )
+
+
+def _cond(predicate, if_true, if_false):
+    """`tf.cond` over two functions that return a `LoopResult`."""
 
     # A `tf.cond` returns tensors only: the results travel as
     # (last_output, states, outputs), outputs omitted when there are none.
@@ -128,9 +150,7 @@ def run_in_halves(run, cell, inputs, initial_states, mask):
         return (result.last_output, tuple(result.states), *outputs)
 
     last_output, states, *outputs = tf.cond(
-        splits(cell, tf.shape(inputs)[1]),
-        lambda: flat(_halves(run, inputs, initial_states, mask)),
-        lambda: flat(run(inputs, initial_states, mask)),
+        predicate, lambda: flat(if_true()), lambda: flat(if_false())
     )
     return LoopResult(
         last_output=last_output,

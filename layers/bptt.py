@@ -98,6 +98,7 @@ def fused_recurrence(
     need_sequence=True,
     project=None,
     shares_cores=False,
+    rows=None,
 ):
     """Runs `cell` over the time-major `projected` inputs.
 
@@ -119,6 +120,9 @@ def fused_recurrence(
             the raw inputs, each projected inside the loop.
         shares_cores: Inference only: the loop runs beside another one (see
             `gate_by_gate`).
+        rows: Inference only: the batch size where the inputs' shape leaves
+            it unknown but the caller knows it (see
+            `batch_halves.run_in_halves`), for the step's choices.
 
     Returns:
         `(sequence, final_states)`: the first state at every step,
@@ -131,7 +135,7 @@ def fused_recurrence(
     bias = cell.recurrent_bias()
     bias = None if bias is None else ops.cast(bias, dtype)
     if not training:
-        loop = _Loop(cell, kernel, bias, mask_tm, False, shares_cores)
+        loop = _Loop(cell, kernel, bias, mask_tm, False, shares_cores, rows)
         sequence, _, final_states = loop.forward(
             projected, initial_states, save=False, record=need_sequence, project=project
         )
@@ -232,10 +236,13 @@ def _while(step, loop_vars, time_steps):
 class _Loop:
     """The forward and backward time loops of one fused call."""
 
-    def __init__(self, cell, kernel, bias, mask_tm, training=True, shares_cores=False):
+    def __init__(
+        self, cell, kernel, bias, mask_tm, training=True, shares_cores=False, rows=None
+    ):
         self.cell = cell
         self.training = training
         self.shares_cores = shares_cores  # beside another loop (`gate_by_gate`)
+        self.rows = rows  # the batch size, where its tensors' shapes lack it
         self.kernel = kernel  # W_xx, (units, gates * units)
         self.bias = bias  # the GRU's separate recurrent bias, or None
         # W_xx and that bias cut into one block per gate.
@@ -282,9 +289,7 @@ class _Loop:
         # Where the steps go gate by gate, a cell may take its raw inputs
         # and state in joined matmuls (`joined_input_step`).
         joined = None
-        if project is not None and gate_by_gate(
-            cell, states[0].shape[0], self.training, self.shares_cores
-        ):
+        if project is not None and self.by_gate(states[0]):
             joined = cell.joined_input_step(projected[0].dtype)
         output_ta = _tensor_array(states[0], time_steps) if record else ()
         # One array per saved block: a step's blocks are not concatenated,
@@ -322,12 +327,17 @@ class _Loop:
         # and unstacking them there would copy every block twice.
         return sequence, saved_tas, states
 
+    def by_gate(self, h):
+        """`gate_by_gate` for a batch of states `h`."""
+        rows = h.shape[0] if self.rows is None else self.rows
+        return gate_by_gate(self.cell, rows, self.training, self.shares_cores)
+
     def recurrent(self, h):
         """`W_xx x_{t-1}` (plus the recurrent bias) as a list: one
         `(batch, units)` block per gate, or the one product, unsplit, which
         saves a small batch's step a split and three adds (the LSTM's
         call at B=1 ran 1.41x Keras's speed split, 1.67x unsplit)."""
-        if not gate_by_gate(self.cell, h.shape[0], self.training, self.shares_cores):
+        if not self.by_gate(h):
             recurrent = ops.matmul(h, self.kernel)
             if self.bias is not None:
                 recurrent = ops.add(recurrent, self.bias)

@@ -17,7 +17,7 @@ from test_fused_graph import op_counts
 from test_parity import assert_same, mixed_mask, outputs_and_gradients
 
 from rnnkit import layers as rnnkit_layers
-from rnnkit.layers import batch_halves, cpu
+from rnnkit.layers import batch_halves, cpu, fused_loop
 from rnnkit.layers.bptt import PER_GATE_MIN_SIZE
 
 SMALLEST = 2 * batch_halves.MIN_HALF_ROWS  # the fewest rows that run in halves
@@ -94,6 +94,68 @@ def test_a_batch_size_unknown_when_traced_is_halved_at_run_time(
         runs_in_halves = batch_halves.splits(ours.cell, tf.constant(rows))
         assert bool(runs_in_halves) == (rows > SMALLEST)
     assert halves == ([None] if halved else [])  # traced once, for any batch
+
+
+SINGLE_ROW_CASES = [
+    *(("gru", {}, options) for options in OPTIONS),
+    *((kind, variant, {}) for kind, variant in VARIANTS if variant or kind != "gru"),
+]
+
+
+@pytest.mark.parametrize(
+    "kind,variant,options",
+    SINGLE_ROW_CASES,
+    ids=lambda case: case if isinstance(case, str) else "-".join(case) or "plain",
+)
+def test_a_single_row_behind_an_unknown_batch_size_runs_as_one_row(
+    kind, variant, options, monkeypatch
+):
+    """With the batch size unknown when traced (a serving signature), the
+    GRU traces a branch for a batch of one row, whose loop makes the choices
+    of a known batch of one (`single_row_branch`): one matmul for all gates,
+    inputs projected first. A single row and three rows, with a mask and
+    initial states, give Keras's numbers and input gradients either way."""
+    theirs, ours = keras_and_rnnkit(kind, return_state=True, **variant, **options)
+    rows_traced = []
+    run_fused_loop = fused_loop._run_fused_loop
+
+    def recorded(cell, inputs, *args, rows=None, **kwargs):
+        rows_traced.append(inputs.shape[1] if rows is None else rows)
+        return run_fused_loop(cell, inputs, *args, rows=rows, **kwargs)
+
+    monkeypatch.setattr(fused_loop, "_run_fused_loop", recorded)
+    states = [s for s in ours.cell.state_names]
+    signature = [
+        tf.TensorSpec((None, 6, 5)),
+        tf.TensorSpec((None, 6), "bool"),
+        [tf.TensorSpec((None, 4)) for _ in states],
+    ]
+
+    def traced(layer):
+        @tf.function(input_signature=signature)
+        def outputs_and_input_gradient(inputs, mask, initial_state):
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                outputs = layer(inputs, mask=mask, initial_state=initial_state)
+                loss = sum(tf.reduce_sum(tf.sin(3.0 * o + 1.0)) for o in outputs)
+            return [*outputs, tape.gradient(loss, inputs)]
+
+        return outputs_and_input_gradient
+
+    ours_traced, theirs_traced = traced(ours), traced(theirs)
+    for rows in (1, 3):
+        x, mask = random_inputs(rows), mixed_mask()[:rows]
+        initial = [
+            random_inputs(rows, 4, 1, seed=i)[..., 0] for i in range(len(states))
+        ]
+        assert_same(
+            as_list(ours_traced(x, mask, initial)),
+            as_list(theirs_traced(x, mask, initial)),
+        )
+    assert ours.cell.single_row_branch == (kind == "gru")
+    traced_as = {None, 1} if kind == "gru" else {None}
+    # (The GRU with reset_after=False runs the unfused loop.)
+    assert set(rows_traced) == (traced_as if ours.cell.fusable() else set())
 
 
 @pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])

@@ -197,6 +197,23 @@ def test_steps_that_keep_the_cores_busy_run_the_sequence_in_one_chunk(
     assert loops(graph_ops(kind, batch=many)[0]) == 2 * chunks
 
 
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+def test_a_single_row_infers_in_one_loop(kind):
+    """Inference on one row projects next to nothing, so the gated cells run
+    the sequence in one loop instead of chunks (`overlaps_chunks`); more
+    rows, and the SimpleRNN's single row, run in chunks."""
+    chunks = len(chunk_sizes(TIME_STEPS))
+    assert chunks == 2
+    gated = kind != "rnn"
+    one_row = rnnkit_layers.get_layer(kind, UNITS)
+    x = tf.constant(np.ones((1, TIME_STEPS, 3), "float32"))
+    counts, _ = op_counts(tf.function(lambda: one_row(x)))
+    assert loops(counts) == (1 if gated else chunks)
+    x = tf.constant(np.ones((2, TIME_STEPS, 3), "float32"))
+    counts, _ = op_counts(tf.function(lambda: one_row(x)))
+    assert loops(counts) == chunks
+
+
 def test_a_small_batch_lstm_step_splits_its_gates_once():
     """Below the per-gate threshold the recurrent product stays whole and is
     added to the projected inputs before the one split into gates: a split
