@@ -92,7 +92,7 @@ class GRUCell(GatedCell):
     # go gate by gate with the inputs joined to the state, several ops
     # each on a row of numbers; a branch of their own, traced as one row,
     # runs them as a known batch of one does. Its traced call with a `None`
-    # batch axis ran 1.20-1.25x as fast at B=1, H=128 (2 AMD EPYC cores,
+    # batch axis ran 1.17-1.20x as fast at B=1, H=128 (2 AMD EPYC cores,
     # AVX-512), for 0.1 s more tracing; the LSTM's ran no faster.
     single_row_branch = True
 

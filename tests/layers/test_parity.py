@@ -167,69 +167,49 @@ def test_long_sequence_runs_in_chunks_and_matches_keras(
     )
 
 
+@pytest.mark.parametrize("per_gate", [False, True], ids=["one-matmul", "gate-by-gate"])
 @pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "mask"])
 @pytest.mark.parametrize("options", LOOP_OPTIONS, ids=lambda o: "-".join(o) or "plain")
 @pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
 def test_inference_on_a_large_batch_projects_in_the_loop_and_matches_keras(
-    kind, variant, options, masked, monkeypatch
+    kind, variant, options, masked, per_gate, monkeypatch
 ):
-    # From STEP_PROJECTION_MIN_BATCH rows on, inference projects each step's
-    # inputs inside the fused loop rather than all of them first.
+    """From STEP_PROJECTION_MIN_BATCH rows on, inference reads each step's
+    raw inputs inside the fused loop rather than projecting all of them
+    first. Where its steps go gate by gate, the GRU takes `[h_{t-1}, u_t]`
+    into one matmul per gate for the update and reset gates, the input and
+    recurrent biases summed (`GRUCell.joined_input_step`); the other cells
+    project each step's inputs on their own. The numbers, and the
+    gradients that TensorFlow takes through the loop, stay Keras's."""
+    if per_gate:
+        monkeypatch.setattr(bptt, "PER_GATE_MIN_SIZE", 1)
     shape = (STEP_PROJECTION_MIN_BATCH, 9, 5)
     theirs, ours = keras_and_rnnkit(
         kind, return_state=True, inputs_shape=shape, **variant, **options
     )
-    projections = []
+    projections, joined = [], []
     step_projection = ours.cell.step_projection
-
-    def counted(dtype):
-        projections.append(dtype)
-        return step_projection(dtype)
-
-    monkeypatch.setattr(ours.cell, "step_projection", counted)
-    x = random_inputs(*shape)
-    mask = mixed_mask(*shape[:2]) if masked else None
-    assert_same(
-        outputs_and_gradients(ours, x, mask),
-        outputs_and_gradients(theirs, x, mask),
-    )
-    assert len(projections) == (1 if ours.cell.fusable() else 0)
-
-
-@pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "mask"])
-@pytest.mark.parametrize("options", LOOP_OPTIONS, ids=lambda o: "-".join(o) or "plain")
-@pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
-def test_gate_by_gate_inference_joins_inputs_and_state_and_matches_keras(
-    kind, variant, options, masked, monkeypatch
-):
-    """Where inference projects in the loop and runs gate by gate, the
-    GRU's steps take `[h_{t-1}, u_t]` into one matmul per gate for the
-    update and reset gates (`GRUCell.joined_input_step`), with the input
-    and recurrent biases summed; its numbers stay Keras's, as do the
-    gradients that TensorFlow takes through them. The other cells project
-    their inputs on their own."""
-    monkeypatch.setattr(bptt, "PER_GATE_MIN_SIZE", 1)
-    shape = (STEP_PROJECTION_MIN_BATCH, 9, 5)
-    theirs, ours = keras_and_rnnkit(
-        kind, return_state=True, inputs_shape=shape, **variant, **options
-    )
-    joined = []
     joined_input_step = ours.cell.joined_input_step
-
-    def counted(dtype):
-        step = joined_input_step(dtype)
-        joined.append(step)
-        return step
-
-    monkeypatch.setattr(ours.cell, "joined_input_step", counted)
+    monkeypatch.setattr(
+        ours.cell,
+        "step_projection",
+        lambda dtype: projections.append(dtype) or step_projection(dtype),
+    )
+    monkeypatch.setattr(
+        ours.cell,
+        "joined_input_step",
+        lambda dtype: joined.append(joined_input_step(dtype)) or joined[-1],
+    )
     x = random_inputs(*shape)
     mask = mixed_mask(*shape[:2]) if masked else None
     assert_same(
         outputs_and_gradients(ours, x, mask),
         outputs_and_gradients(theirs, x, mask),
     )
+    fused = ours.cell.fusable()
+    assert len(projections) == (1 if fused else 0)
     # (SimpleRNN's single gate never runs gate by gate.)
-    asked = ours.cell.fusable() and kind != "rnn"
+    asked = fused and per_gate and kind != "rnn"
     assert [step is not None for step in joined] == ([kind == "gru"] if asked else [])
 
 
