@@ -186,21 +186,21 @@ class GRUCell(GatedCell):
         "Inputs and state in one matmul"). The candidate's two terms stay
         apart, as the reset gate scales only the recurrent one.
         """
-        kernels = gate_blocks(ops.cast(self.kernel, dtype), 3)
-        recurrent_kernels = gate_blocks(ops.cast(self.recurrent_kernel, dtype), 3)
+
+        def blocks(weight):
+            """`weight` in `dtype`, one block per gate; None for None."""
+            if weight is None:
+                return [None] * 3
+            return gate_blocks(ops.cast(weight, dtype), 3)
+
+        kernels = blocks(self.kernel)
+        recurrent_kernels = blocks(self.recurrent_kernel)
+        biases = blocks(self.input_bias())
+        recurrent_biases = blocks(self.recurrent_bias())
+        # [W_xx; W_xu] of the update and reset gates.
         joined = [
             ops.concatenate([recurrent_kernels[g], kernels[g]], 0) for g in (0, 1)
         ]
-        biases = [None] * 3
-        recurrent_biases = [None] * 3
-        if self.use_bias:
-            biases = gate_blocks(ops.cast(self.bias[0], dtype), 3)
-            recurrent_biases = gate_blocks(ops.cast(self.bias[1], dtype), 3)
-
-        def linear(x, kernel, bias):
-            y = ops.matmul(x, kernel)
-            return y if bias is None else ops.add(y, bias)
-
         # The update and reset gates' two biases as one.
         joined_biases = [
             None if b is None else ops.add(b, r)
@@ -210,9 +210,11 @@ class GRUCell(GatedCell):
         def step(u_t, states):
             h_tm1 = states[0]
             both = ops.concatenate([h_tm1, u_t], axis=-1)
-            z_in, r_in = (linear(both, k, b) for k, b in zip(joined, joined_biases))
-            x_h = linear(u_t, kernels[2], biases[2])
-            r_h = linear(h_tm1, recurrent_kernels[2], recurrent_biases[2])
+            z_in, r_in = (
+                self.matmul(both, k, b) for k, b in zip(joined, joined_biases)
+            )
+            x_h = self.matmul(u_t, kernels[2], biases[2])
+            r_h = self.matmul(h_tm1, recurrent_kernels[2], recurrent_biases[2])
             return self._update(h_tm1, z_in, r_in, x_h, r_h)[0]
 
         return step

@@ -124,11 +124,11 @@ def test_a_single_row_behind_an_unknown_batch_size_runs_as_one_row(
         return run_fused_loop(cell, inputs, *args, rows=rows, **kwargs)
 
     monkeypatch.setattr(fused_loop, "_run_fused_loop", recorded)
-    states = [s for s in ours.cell.state_names]
+    states = len(ours.cell.state_names)
     signature = [
         tf.TensorSpec((None, 6, 5)),
         tf.TensorSpec((None, 6), "bool"),
-        [tf.TensorSpec((None, 4)) for _ in states],
+        [tf.TensorSpec((None, 4)) for _ in range(states)],
     ]
 
     def traced(layer):
@@ -145,9 +145,7 @@ def test_a_single_row_behind_an_unknown_batch_size_runs_as_one_row(
     ours_traced, theirs_traced = traced(ours), traced(theirs)
     for rows in (1, 3):
         x, mask = random_inputs(rows), mixed_mask()[:rows]
-        initial = [
-            random_inputs(rows, 4, 1, seed=i)[..., 0] for i in range(len(states))
-        ]
+        initial = [random_inputs(rows, 4, 1, seed=i)[..., 0] for i in range(states)]
         assert_same(
             as_list(ours_traced(x, mask, initial)),
             as_list(theirs_traced(x, mask, initial)),
