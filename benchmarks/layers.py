@@ -4,10 +4,13 @@ Each repetition times rnnkit and Keras back to back (A/B, then B/A on the
 next repetition, so neither always runs second) and the script reports the
 median of the per-repetition ratios, which is robust on a shared, noisy
 machine. It also measures this machine's float32 matmul rate in the same run
-and prints each layer's achieved GFLOP/s as a fraction of it. Three phases:
-"train" is `model.fit`, "infer" is `model.predict`, and "call" is the model
-called in a `tf.function`, batch by batch, as a SavedModel's serving
-signature runs it, without `predict`'s per-call set-up. `fit` and `predict`
+and prints each layer's achieved GFLOP/s as a fraction of it. Four phases:
+"train" is `model.fit`, "infer" is `model.predict`, "call" is the model
+called in a `tf.function` traced for the benchmark's batch size, batch by
+batch, as a custom inference loop runs it, without `predict`'s per-call
+set-up, and "serve" the same traced with the batch size unknown, as a
+SavedModel's serving signature is (`None` on its batch axis), so the layers
+choose their path when the call runs. `fit` and `predict`
 read the batches from memory, with tf.data's autotuning off, as the
 templates train (`rnnkit.templates.training.without_autotuning`).
 
@@ -202,11 +205,16 @@ def timed(fn):
     return time.perf_counter() - start
 
 
-def traced_calls(model, x, batch):
-    """Inference as a serving signature or a custom loop runs it: the model
-    called in a `tf.function`, batch by batch, without `predict`'s set-up."""
+def traced_calls(model, x, batch, known_batch=True):
+    """Inference as a custom loop runs it (`known_batch`) or a serving
+    signature, traced with the batch size unknown: the model called in a
+    `tf.function`, batch by batch, without `predict`'s set-up."""
     batches = [tf.constant(x[i : i + batch]) for i in range(0, len(x), batch)]
-    forward = tf.function(lambda inputs: model(inputs, training=False))
+    shape = batches[0].shape if known_batch else (None, *batches[0].shape[1:])
+    forward = tf.function(
+        lambda inputs: model(inputs, training=False),
+        input_signature=[tf.TensorSpec(shape, batches[0].dtype)],
+    )
     return lambda: [forward(inputs).numpy() for inputs in batches]
 
 
@@ -226,7 +234,8 @@ def compare(kind, args, data):
     }
     infer = {m: (lambda m=m: m.predict(inputs, verbose=0)) for m in (ours, theirs)}
     call = {m: traced_calls(m, x, args.batch) for m in (ours, theirs)}
-    phases = {"train": train, "infer": infer, "call": call}
+    serve = {m: traced_calls(m, x, args.batch, False) for m in (ours, theirs)}
+    phases = {"train": train, "infer": infer, "call": call, "serve": serve}
     for fns in phases.values():  # compile and warm up outside the timing
         for m in (ours, theirs):
             fns[m]()

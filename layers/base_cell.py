@@ -75,7 +75,7 @@ class RecurrentCell(keras.layers.Layer):
     shares_cores = False
     # Whether inference with a batch size unknown when traced runs a batch
     # of one row in a branch of its own, traced as a batch of one
-    # (`batch_halves.run_in_halves`): the GRU's.
+    # (`batch_halves.run_in_halves`): the gated cells'.
     single_row_branch = False
     seed_generator_first = False
 

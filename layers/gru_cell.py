@@ -88,13 +88,6 @@ class GRUCell(GatedCell):
     # The candidate's gradient for W_xx differs from its inputs': the reset
     # gate scales W_xx h_{t-1}.
     fused_separate_recurrent = (2,)
-    # With the batch size unknown when traced, a single row's steps would
-    # go gate by gate with the inputs joined to the state, several ops
-    # each on a row of numbers; a branch of their own, traced as one row,
-    # runs them as a known batch of one does. Its traced call with a `None`
-    # batch axis ran 1.17-1.20x as fast at B=1, H=128 (2 AMD EPYC cores,
-    # AVX-512), for 0.1 s more tracing; the LSTM's ran no faster.
-    single_row_branch = True
 
     def __init__(
         self,

@@ -129,6 +129,9 @@ def test_benchmark_prints_its_table(script, args, header):
     assert result.returncode == 0, result.stderr[-2000:]
     table = [line for line in result.stdout.splitlines() if line.startswith("|")]
     assert table[0].startswith(header) and len(table) >= 3
+    if script == "layers.py":  # one row per phase, fit's to the serving call's
+        phases = [row.strip("|").split("|")[1].strip() for row in table[2:]]
+        assert phases == ["train", "infer", "call", "serve"]
     if "--intra-op-threads" in args:
         # TensorFlow's thread pool, set before the timing, is in the report.
         assert "intra-op threads 1" in result.stdout
@@ -238,7 +241,7 @@ def test_layers_adds_a_pytorch_column_where_pytorch_is_installed():
     for row in table[2:]:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert len(cells) == 8
-        if cells[1] == "call":  # PyTorch times fit and predict's phases only
+        if cells[1] in ("call", "serve"):  # PyTorch times fit and predict only
             assert cells[-2:] == ["", ""]
             continue
         assert (

@@ -97,8 +97,8 @@ def test_a_batch_size_unknown_when_traced_is_halved_at_run_time(
 
 
 SINGLE_ROW_CASES = [
-    *(("gru", {}, options) for options in OPTIONS),
-    *((kind, variant, {}) for kind, variant in VARIANTS if variant or kind != "gru"),
+    *((kind, {}, options) for kind in ("gru", "lstm") for options in OPTIONS),
+    *((kind, variant, {}) for kind, variant in VARIANTS if variant or kind == "rnn"),
 ]
 
 
@@ -111,8 +111,8 @@ def test_a_single_row_behind_an_unknown_batch_size_runs_as_one_row(
     kind, variant, options, monkeypatch
 ):
     """With the batch size unknown when traced (a serving signature), the
-    GRU traces a branch for a batch of one row, whose loop makes the choices
-    of a known batch of one (`single_row_branch`): one matmul for all gates,
+    GRU and LSTM trace a branch for a batch of one row, whose loop makes
+    the choices of a known batch of one (`single_row_branch`): one matmul for all gates,
     inputs projected first. A single row and three rows, with a mask and
     initial states, give Keras's numbers and input gradients either way."""
     theirs, ours = keras_and_rnnkit(kind, return_state=True, **variant, **options)
@@ -150,8 +150,8 @@ def test_a_single_row_behind_an_unknown_batch_size_runs_as_one_row(
             as_list(ours_traced(x, mask, initial)),
             as_list(theirs_traced(x, mask, initial)),
         )
-    assert ours.cell.single_row_branch == (kind == "gru")
-    traced_as = {None, 1} if kind == "gru" else {None}
+    assert ours.cell.single_row_branch == (kind != "rnn")
+    traced_as = {None, 1} if kind != "rnn" else {None}
     # (The GRU with reset_after=False runs the unfused loop.)
     assert set(rows_traced) == (traced_as if ours.cell.fusable() else set())
 
