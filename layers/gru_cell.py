@@ -166,10 +166,11 @@ class GRUCell(GatedCell):
         r_z, r_r, r_h = split_gates(recurrent, 3)
         return self._update(states[0], x_z + r_z, x_r + r_r, x_h, r_h)
 
-    def joined_input_step(self, dtype):
-        """Inference's step from the raw inputs `u_t`, with `h_{t-1}` and
-        `u_t` side by side in one matmul per gate for the update and reset
-        gates: `[h_{t-1}, u_t] [W_xx; W_xu] + b`.
+    def joined_input_step(self, dtype, by_gate):
+        """Inference's step from the raw inputs `u_t` where it runs gate by
+        gate (`by_gate`; None otherwise), with `h_{t-1}` and `u_t` side by
+        side in one matmul per gate for the update and reset gates:
+        `[h_{t-1}, u_t] [W_xx; W_xu] + b`.
 
         That step has no split of a projection and no adds of the input
         and recurrent terms: at B=64, H=128 on 2 AMD EPYC cores with
@@ -179,6 +180,9 @@ class GRUCell(GatedCell):
         "Inputs and state in one matmul"). The candidate's two terms stay
         apart, as the reset gate scales only the recurrent one.
         """
+
+        if not by_gate:
+            return None
 
         def blocks(weight):
             """`weight` in `dtype`, one block per gate; None for None."""

@@ -3,6 +3,7 @@ same numbers as Keras, and the halves taken only where they paid in the
 benchmarks."""
 
 import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import (
@@ -245,6 +246,62 @@ def test_on_avx512_each_half_multiplies_all_gates_at_once(kind, variant, monkeyp
     steps = whole // 2
     assert steps >= 2 * 9 // 4  # both halves' loops (steps unrolled by four)
     assert by_gate == steps * (gates + 1)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
+@pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "mask"])
+def test_on_avx512_the_lstms_halves_join_inputs_and_state_behind_an_unknown_batch(
+    dtype, masked, monkeypatch
+):
+    """With the batch size unknown when traced, TensorFlow cannot fuse the
+    add of the input and recurrent terms into a matmul, so where the LSTM's
+    steps run all gates at once (each half of a batch, on AVX-512) it
+    multiplies `[h_{t-1}, u_t]` by `[W_xx; W_xu]` in one matmul
+    (`LSTMCell.joined_input_step`); gate by gate (the whole batch) it does
+    not. Keras's numbers and input gradients, and under `mixed_bfloat16`
+    as close to float32 as Keras's layer is."""
+    monkeypatch.setattr(cpu, "whole_steps_when_sharing", lambda: True)
+    monkeypatch.setattr(batch_halves, "MIN_WHOLE_STEP_HALF_SIZE", 0)
+    options = {"return_state": True, "return_sequences": True}
+    theirs, ours = keras_and_rnnkit("lstm", dtype=dtype, **options)
+    exact, _ = keras_and_rnnkit("lstm", **options)  # float32, the same weights
+    asked = []
+    joined_input_step = ours.cell.joined_input_step
+
+    def recorded(dtype, by_gate):
+        step = joined_input_step(dtype, by_gate)
+        asked.append((by_gate, step is not None))
+        return step
+
+    monkeypatch.setattr(ours.cell, "joined_input_step", recorded)
+    signature = [tf.TensorSpec((None, 6, 5)), tf.TensorSpec((None, 6), "bool")]
+
+    def traced(layer):
+        @tf.function(input_signature=signature)
+        def outputs_and_input_gradient(inputs, mask):
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                outputs = layer(inputs, mask=mask if masked else None)
+                loss = sum(tf.reduce_sum(tf.sin(3.0 * o + 1.0)) for o in outputs)
+            return [
+                tf.cast(o, "float32") for o in (*outputs, tape.gradient(loss, inputs))
+            ]
+
+        return outputs_and_input_gradient
+
+    runs = [traced(layer) for layer in (ours, theirs, exact)]
+    for rows in (SMALLEST + 3, 3):  # in halves, and whole
+        x, mask = random_inputs(rows), mixed_mask(rows)
+        mine, keras_too, reference = (as_list(run(x, mask)) for run in runs)
+        if dtype == "float32":
+            assert_same(mine, keras_too)
+            continue
+        for found, expected in zip(mine + keras_too, reference + reference):
+            bound = 2**-5 * max(1.0, float(np.max(np.abs(expected))))
+            assert np.max(np.abs(np.asarray(found) - np.asarray(expected))) <= bound
+    # The halves' two loops join (traced once for any batch); the whole
+    # batch's, gate by gate, does not.
+    assert sorted(asked) == [(False, True), (False, True), (True, False)]
 
 
 @pytest.mark.parametrize(

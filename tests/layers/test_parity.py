@@ -198,7 +198,7 @@ def test_inference_on_a_large_batch_projects_in_the_loop_and_matches_keras(
     monkeypatch.setattr(
         ours.cell,
         "joined_input_step",
-        lambda dtype: joined.append(joined_input_step(dtype)) or joined[-1],
+        lambda *args: joined.append(joined_input_step(*args)) or joined[-1],
     )
     x = random_inputs(*shape)
     mask = mixed_mask(*shape[:2]) if masked else None
