@@ -282,13 +282,13 @@ class RecurrentCell(keras.layers.Layer):
 
         return project
 
-    def joined_input_step(self, dtype, by_gate):
+    def joined_input_step(self, dtype, by_gate, batch_known):
         """An inference step `(u_t, states) -> new states` that takes the
         raw inputs into its matmuls with the state, or None to project `u_t`
         on its own (`step_projection`) and add the recurrent term to it, as
-        here. The fused loops ask for one where their steps run gate by gate
-        (`by_gate`), and where they run all gates at once on a batch whose
-        size is unknown when traced (`bptt._Loop.forward`)."""
+        here. The fused loops that project each step's inputs ask for one,
+        saying whether their steps run gate by gate (`by_gate`) and whether
+        the batch size was known when traced (`batch_known`)."""
         return None
 
     normalizes_inputs = False  # whether `normalize_inputs` does anything

@@ -287,15 +287,14 @@ class _Loop:
         save = save and cell.fused_saved_blocks > 0
         states = list(initial_states)
         # A cell may take its raw inputs and state in joined matmuls
-        # (`joined_input_step`) where the steps go gate by gate, or where
-        # TensorFlow's graph optimiser cannot fuse the add of the input and
-        # recurrent terms into a matmul: its "remapping" of a matmul, a bias
-        # and an add needs the add's two shapes known to match, and the
-        # batch size is unknown when traced.
+        # (`joined_input_step`).
         joined = None
-        by_gate = self.by_gate(states[0])
-        if project is not None and (by_gate or states[0].shape[0] is None):
-            joined = cell.joined_input_step(projected[0].dtype, by_gate)
+        if project is not None:
+            joined = cell.joined_input_step(
+                projected[0].dtype,
+                by_gate=self.by_gate(states[0]),
+                batch_known=states[0].shape[0] is not None,
+            )
         output_ta = _tensor_array(states[0], time_steps) if record else ()
         # One array per saved block: a step's blocks are not concatenated,
         # which on the last axis costs more than the step's matmul at

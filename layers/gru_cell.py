@@ -166,22 +166,26 @@ class GRUCell(GatedCell):
         r_z, r_r, r_h = split_gates(recurrent, 3)
         return self._update(states[0], x_z + r_z, x_r + r_r, x_h, r_h)
 
-    def joined_input_step(self, dtype, by_gate):
-        """Inference's step from the raw inputs `u_t` where it runs gate by
-        gate (`by_gate`; None otherwise), with `h_{t-1}` and `u_t` side by
-        side in one matmul per gate for the update and reset gates:
-        `[h_{t-1}, u_t] [W_xx; W_xu] + b`.
+    def joined_input_step(self, dtype, by_gate, batch_known):
+        """Inference's step from the raw inputs `u_t`, with `h_{t-1}` and
+        `u_t` side by side in the update and reset gates' matmuls:
+        `[h_{t-1}, u_t] [W_xx; W_xu] + b`, one matmul per gate where the
+        steps go gate by gate (`by_gate`), one for both gates where they
+        run all gates at once in a direction of a bidirectional layer
+        (`shares_cores`); None elsewhere.
 
         That step has no split of a projection and no adds of the input
-        and recurrent terms: at B=64, H=128 on 2 AMD EPYC cores with
-        AVX-512 the GRU's traced call ran 8% faster than projecting `u_t`
-        on its own (median of ten runs; 17% with the batch size unknown
-        when traced), `benchmarks/layers.py`'s inference 5% (README
-        "Inputs and state in one matmul"). The candidate's two terms stay
-        apart, as the reset gate scales only the recurrent one.
+        and recurrent terms. At B=64, H=128 on 2 AMD EPYC cores with
+        AVX-512, gate by gate, the GRU's traced call ran 8% faster than
+        projecting `u_t` on its own (median of ten runs; 17% with the
+        batch size unknown when traced), `benchmarks/layers.py`'s
+        inference 5% (README "Inputs and state in one matmul"); all gates
+        at once, a bidirectional layer's traced call 7-16% faster at 32 to
+        192 rows (H=128, and 8% at H=256), but the halves of a batch of
+        192 rows 0.90-1.00x. The candidate's two terms stay apart, as the
+        reset gate scales only the recurrent one.
         """
-
-        if not by_gate:
+        if not (by_gate or self.shares_cores):
             return None
 
         def blocks(weight):
@@ -194,22 +198,25 @@ class GRUCell(GatedCell):
         recurrent_kernels = blocks(self.recurrent_kernel)
         biases = blocks(self.input_bias())
         recurrent_biases = blocks(self.recurrent_bias())
-        # [W_xx; W_xu] of the update and reset gates.
+        # [W_xx; W_xu] of the update and reset gates, and their two biases
+        # as one.
         joined = [
             ops.concatenate([recurrent_kernels[g], kernels[g]], 0) for g in (0, 1)
         ]
-        # The update and reset gates' two biases as one.
         joined_biases = [
             None if b is None else ops.add(b, r)
             for b, r in zip(biases[:2], recurrent_biases[:2])
         ]
+        if not by_gate:  # both gates in one matmul, split after it
+            joined = [ops.concatenate(joined, 1)]
+            if joined_biases[0] is not None:
+                joined_biases = [ops.concatenate(joined_biases, 0)]
 
         def step(u_t, states):
             h_tm1 = states[0]
             both = ops.concatenate([h_tm1, u_t], axis=-1)
-            z_in, r_in = (
-                self.matmul(both, k, b) for k, b in zip(joined, joined_biases)
-            )
+            z_r = [self.matmul(both, k, b) for k, b in zip(joined, joined_biases)]
+            z_in, r_in = ops.split(z_r[0], 2, axis=-1) if len(z_r) == 1 else z_r
             x_h = self.matmul(u_t, kernels[2], biases[2])
             r_h = self.matmul(h_tm1, recurrent_kernels[2], recurrent_biases[2])
             return self._update(h_tm1, z_in, r_in, x_h, r_h)[0]

@@ -156,18 +156,22 @@ class LSTMCell(GatedCell):
         h = o * self.activation(c_out)
         return h, [h, c], (i, f, g, o, c)
 
-    def joined_input_step(self, dtype, by_gate):
+    def joined_input_step(self, dtype, by_gate, batch_known):
         """Inference's step from the raw inputs `u_t` where it runs all
-        gates at once: `[h_{t-1}, u_t] [W_xx; W_xu] + b`, one matmul and a
-        bias that fuses into it, and no add of the input and recurrent
-        terms. Asked only where the batch size is unknown when traced: with
-        it known, TensorFlow's graph optimiser fuses that add into the
-        input projection's matmul, and the steps apart ran 1% faster (B=64,
-        H=128, 2 AMD EPYC cores, AVX-512); unknown, it cannot, and the
-        joined step ran a traced call 6-10% faster (a batch in halves at 64
-        and 128 rows, a bidirectional layer at 64). Gate by gate the
-        joined step lost (0.83-0.94x), so there the LSTM has none."""
-        if by_gate:
+        gates at once on a batch whose size is unknown when traced:
+        `[h_{t-1}, u_t] [W_xx; W_xu] + b`, one matmul and a bias that fuses
+        into it, and no add of the input and recurrent terms; None
+        elsewhere.
+
+        TensorFlow's graph optimiser fuses a matmul, its bias and an add
+        into one op ("remapping") only where the add's two shapes are known
+        to match. With the batch size known it so fuses the step's add into
+        the input projection, and the steps apart ran 1% faster than joined
+        (B=64, H=128, 2 AMD EPYC cores, AVX-512); unknown, it cannot, and
+        the joined step ran a traced call 6-10% faster (a batch in halves
+        at 64 and 128 rows, a bidirectional layer at 64 rows). Gate by
+        gate the joined step lost (0.83-0.94x)."""
+        if by_gate or batch_known:
             return None
         kernel = ops.concatenate(
             [ops.cast(self.recurrent_kernel, dtype), ops.cast(self.kernel, dtype)], 0

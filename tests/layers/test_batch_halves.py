@@ -20,6 +20,7 @@ from test_parity import assert_same, mixed_mask, outputs_and_gradients
 from rnnkit import layers as rnnkit_layers
 from rnnkit.layers import batch_halves, cpu, fused_loop
 from rnnkit.layers.bptt import PER_GATE_MIN_SIZE
+from rnnkit.layers.fused_loop import STEP_PROJECTION_MIN_BATCH
 
 SMALLEST = 2 * batch_halves.MIN_HALF_ROWS  # the fewest rows that run in halves
 
@@ -265,15 +266,7 @@ def test_on_avx512_the_lstms_halves_join_inputs_and_state_behind_an_unknown_batc
     options = {"return_state": True, "return_sequences": True}
     theirs, ours = keras_and_rnnkit("lstm", dtype=dtype, **options)
     exact, _ = keras_and_rnnkit("lstm", **options)  # float32, the same weights
-    asked = []
-    joined_input_step = ours.cell.joined_input_step
-
-    def recorded(dtype, by_gate):
-        step = joined_input_step(dtype, by_gate)
-        asked.append((by_gate, step is not None))
-        return step
-
-    monkeypatch.setattr(ours.cell, "joined_input_step", recorded)
+    asked = recorded_joined_steps(ours.cell, monkeypatch)
     signature = [tf.TensorSpec((None, 6, 5)), tf.TensorSpec((None, 6), "bool")]
 
     def traced(layer):
@@ -302,6 +295,65 @@ def test_on_avx512_the_lstms_halves_join_inputs_and_state_behind_an_unknown_batc
     # The halves' two loops join (traced once for any batch); the whole
     # batch's, gate by gate, does not.
     assert sorted(asked) == [(False, True), (False, True), (True, False)]
+
+
+def recorded_joined_steps(cell, monkeypatch):
+    """`(by_gate, joined)` for each time `cell` is asked for a joined step."""
+    asked = []
+    joined_input_step = cell.joined_input_step
+
+    def recorded(dtype, by_gate, batch_known):
+        step = joined_input_step(dtype, by_gate, batch_known)
+        asked.append((by_gate, step is not None))
+        return step
+
+    monkeypatch.setattr(cell, "joined_input_step", recorded)
+    return asked
+
+
+@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
+@pytest.mark.parametrize("use_bias", [True, False], ids=["bias", "no-bias"])
+@pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "mask"])
+@pytest.mark.parametrize(
+    "wrapper",
+    [rnnkit_layers.Bidirectional, keras.layers.Bidirectional],
+    ids=["rnnkit-wrapper", "keras-wrapper"],
+)
+def test_on_avx512_a_bidirectional_gru_joins_inputs_and_state_for_both_gates(
+    wrapper, masked, use_bias, dtype, monkeypatch
+):
+    """In a direction of a bidirectional layer on AVX-512, inference's steps
+    run all gates at once, and the GRU's multiply `[h_{t-1}, u_t]` by the
+    update and reset gates' `[W_xx; W_xu]` in one matmul for both
+    (`GRUCell.joined_input_step`): Keras's numbers and input gradients, and
+    under `mixed_bfloat16` within bfloat16's reach of Keras's float32."""
+    monkeypatch.setattr(cpu, "whole_steps_when_sharing", lambda: True)
+    x = random_inputs(STEP_PROJECTION_MIN_BATCH, 9)
+    mask = mixed_mask(*x.shape[:2]) if masked else None
+    options = {"return_sequences": True, "use_bias": use_bias}
+    theirs = keras.layers.Bidirectional(keras.layers.GRU(4, **options))
+    ours = wrapper(rnnkit_layers.GRU(4, dtype=dtype, **options))
+    theirs.build(x.shape), ours.build(x.shape)
+    weights = random_weights(theirs)
+    theirs.set_weights(weights), ours.set_weights(weights)
+    directions = (ours.forward_layer.cell, ours.backward_layer.cell)
+    asked = [recorded_joined_steps(cell, monkeypatch) for cell in directions]
+    mine = outputs_and_gradients(ours, x, mask)
+    expected = outputs_and_gradients(theirs, x, mask)
+    assert ours.forward_layer.compute_dtype == keras.DTypePolicy(dtype).compute_dtype
+    if dtype == "float32":
+        assert_same(mine, expected)
+    for found, wanted in zip(mine, expected, strict=True):
+        bound = 2**-5 * max(1.0, float(np.max(np.abs(wanted))))
+        assert np.max(np.abs(np.asarray(found, "float32") - wanted)) <= bound
+    assert asked == [[(False, True)], [(False, True)]]
+    # Alone, its steps (too small to go gate by gate) run all gates at
+    # once too, but project each step's inputs on their own.
+    alone = rnnkit_layers.GRU(4, **options)
+    alone.build(x.shape)
+    asked_alone = recorded_joined_steps(alone.cell, monkeypatch)
+    alone(x)
+    assert asked_alone == [(False, False)]
 
 
 @pytest.mark.parametrize(

@@ -292,6 +292,9 @@ def test_bidirectional_inference_multiplies_all_gates_at_once(kind, monkeypatch)
     steps = matmuls[False][0] // (1 + gates)
     assert steps > 0
     assert matmuls[False] == [steps * (1 + gates)] * 2
-    assert matmuls[True] == [steps * 2] * 2
+    # All gates at once: the LSTM's recurrent matmul and projection; the
+    # GRU's `[h_{t-1}, u_t]` for its update and reset gates and the
+    # candidate's two terms (`GRUCell.joined_input_step`).
+    assert matmuls[True] == [steps * (3 if kind == "gru" else 2)] * 2
     ours = bidirectional_loop_matmuls(rnnkit_layers.Bidirectional, kind, True)
     assert ours == bidirectional_loop_matmuls(keras_wrapper, kind, True)

@@ -178,8 +178,9 @@ def test_inference_on_a_large_batch_projects_in_the_loop_and_matches_keras(
     raw inputs inside the fused loop rather than projecting all of them
     first. Where its steps go gate by gate, the GRU takes `[h_{t-1}, u_t]`
     into one matmul per gate for the update and reset gates, the input and
-    recurrent biases summed (`GRUCell.joined_input_step`); the other cells
-    project each step's inputs on their own. The numbers, and the
+    recurrent biases summed (`GRUCell.joined_input_step`); the other cells,
+    and the GRU's steps that run all gates at once alone, project each
+    step's inputs on their own. The numbers, and the
     gradients that TensorFlow takes through the loop, stay Keras's."""
     if per_gate:
         monkeypatch.setattr(bptt, "PER_GATE_MIN_SIZE", 1)
@@ -198,7 +199,9 @@ def test_inference_on_a_large_batch_projects_in_the_loop_and_matches_keras(
     monkeypatch.setattr(
         ours.cell,
         "joined_input_step",
-        lambda *args: joined.append(joined_input_step(*args)) or joined[-1],
+        lambda *args, **kwargs: (
+            joined.append(joined_input_step(*args, **kwargs)) or joined[-1]
+        ),
     )
     x = random_inputs(*shape)
     mask = mixed_mask(*shape[:2]) if masked else None
@@ -208,9 +211,11 @@ def test_inference_on_a_large_batch_projects_in_the_loop_and_matches_keras(
     )
     fused = ours.cell.fusable()
     assert len(projections) == (1 if fused else 0)
-    # (SimpleRNN's single gate never runs gate by gate.)
-    asked = fused and per_gate and kind != "rnn"
-    assert [step is not None for step in joined] == ([kind == "gru"] if asked else [])
+    # Asked in every fused loop; the GRU joins where its steps go gate by
+    # gate (SimpleRNN's single gate never does), the LSTM never with the
+    # batch size known.
+    joins = kind == "gru" and per_gate
+    assert [step is not None for step in joined] == ([joins] if fused else [])
 
 
 @pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "mask"])
