@@ -168,7 +168,7 @@ class LSTMCell(GatedCell):
         to match. With the batch size known it so fuses the step's add into
         the input projection, and the steps apart ran 1% faster than joined
         (B=64, H=128, 2 AMD EPYC cores, AVX-512); unknown, it cannot, and
-        the joined step ran a traced call 6-10% faster (a batch in halves
+        the joined step ran a traced call 6-17% faster (a batch in halves
         at 64 and 128 rows, a bidirectional layer at 64 rows). Gate by
         gate the joined step lost (0.83-0.94x)."""
         if by_gate or batch_known:
