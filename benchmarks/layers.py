@@ -47,6 +47,11 @@ from machine import bf16_flags, cpu_name, vector_flags  # noqa: E402
 from rnnkit import layers as rnnkit_layers  # noqa: E402
 from rnnkit.templates.training import without_autotuning  # noqa: E402
 
+# Each kind traces four functions from one lambda (`traced_calls`), which
+# TensorFlow would warn about as retracing; each is traced once, before
+# the timing.
+tf.get_logger().setLevel("ERROR")
+
 KERAS_LAYERS = {
     "rnn": keras.layers.SimpleRNN,
     "gru": keras.layers.GRU,

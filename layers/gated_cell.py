@@ -18,8 +18,8 @@ class GatedCell(RecurrentCell):
     # branch of their own, traced as one row, runs them as a known batch of
     # one does. A traced call with a `None` batch axis ran 1.17-1.20x as
     # fast at B=1, H=128 for the GRU and 1.23-1.45x for the LSTM (2 AMD
-    # EPYC cores, AVX-512), for about 0.1 s more tracing per layer; at 8,
-    # 32 and 64 rows within 1.00-1.06x. SimpleRNN's single row gained
+    # EPYC cores, AVX-512); at 8, 32 and 64 rows within 1.00-1.06x. A
+    # GRU model took 0.1 s longer to trace. SimpleRNN's single row gained
     # nothing from it (0.99-1.07x).
     single_row_branch = True
 

@@ -195,6 +195,9 @@ class LSTMCell(GatedCell):
         return self._update(gates, states[1])
 
     def _update(self, gates, c_tm1):
+        """The step from the four gates' pre-activations: the new states
+        and the local derivatives that training saves (unused in
+        inference, where TensorFlow prunes them)."""
         z_i, z_f, z_c, z_o = gates
         i, f, o = ops.sigmoid(z_i), ops.sigmoid(z_f), ops.sigmoid(z_o)
         g = ops.tanh(z_c)

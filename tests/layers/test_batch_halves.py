@@ -63,6 +63,26 @@ def test_a_batch_run_in_halves_matches_keras(kind, variant, options, masked, hal
     assert halves == ([SMALLEST + 1] if ours.cell.fusable() else [])
 
 
+def traced_with_input_gradient(layer, masked=True):
+    """`layer` traced as a serving signature is, the batch size unknown:
+    `(inputs, mask) ->` its outputs and the gradient of a loss of them
+    with respect to the inputs, in float32 (`mask` ignored unless
+    `masked`)."""
+
+    @tf.function(
+        input_signature=[tf.TensorSpec((None, 6, 5)), tf.TensorSpec((None, 6), "bool")]
+    )
+    def outputs_and_input_gradient(inputs, mask):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            outputs = layer(inputs, mask=mask if masked else None)
+            loss = sum(tf.reduce_sum(tf.sin(3.0 * o + 1.0)) for o in outputs)
+        found = (*outputs, tape.gradient(loss, inputs))
+        return [tf.cast(o, "float32") for o in found]
+
+    return outputs_and_input_gradient
+
+
 @pytest.mark.parametrize("sequences", [True, False], ids=["sequences", "last"])
 @pytest.mark.parametrize("kind,variant", VARIANTS, ids=VARIANT_IDS)
 def test_a_batch_size_unknown_when_traced_is_halved_at_run_time(
@@ -73,20 +93,7 @@ def test_a_batch_size_unknown_when_traced_is_halved_at_run_time(
     theirs, ours = keras_and_rnnkit(
         kind, return_state=True, return_sequences=sequences, **variant
     )
-    signature = [tf.TensorSpec((None, 6, 5)), tf.TensorSpec((None, 6), "bool")]
-
-    def traced(layer):
-        @tf.function(input_signature=signature)
-        def outputs_and_input_gradient(inputs, mask):
-            with tf.GradientTape() as tape:
-                tape.watch(inputs)
-                outputs = layer(inputs, mask=mask)
-                loss = sum(tf.reduce_sum(tf.sin(3.0 * o + 1.0)) for o in outputs)
-            return [*outputs, tape.gradient(loss, inputs)]
-
-        return outputs_and_input_gradient
-
-    ours_traced, theirs_traced = traced(ours), traced(theirs)
+    ours_traced, theirs_traced = map(traced_with_input_gradient, (ours, theirs))
     # The unfused loop (GRU with reset_after=False) runs whole.
     halved = ours.cell.fusable()
     assert batch_halves.may_split(ours.cell)
@@ -267,22 +274,7 @@ def test_on_avx512_the_lstms_halves_join_inputs_and_state_behind_an_unknown_batc
     theirs, ours = keras_and_rnnkit("lstm", dtype=dtype, **options)
     exact, _ = keras_and_rnnkit("lstm", **options)  # float32, the same weights
     asked = recorded_joined_steps(ours.cell, monkeypatch)
-    signature = [tf.TensorSpec((None, 6, 5)), tf.TensorSpec((None, 6), "bool")]
-
-    def traced(layer):
-        @tf.function(input_signature=signature)
-        def outputs_and_input_gradient(inputs, mask):
-            with tf.GradientTape() as tape:
-                tape.watch(inputs)
-                outputs = layer(inputs, mask=mask if masked else None)
-                loss = sum(tf.reduce_sum(tf.sin(3.0 * o + 1.0)) for o in outputs)
-            return [
-                tf.cast(o, "float32") for o in (*outputs, tape.gradient(loss, inputs))
-            ]
-
-        return outputs_and_input_gradient
-
-    runs = [traced(layer) for layer in (ours, theirs, exact)]
+    runs = [traced_with_input_gradient(m, masked) for m in (ours, theirs, exact)]
     for rows in (SMALLEST + 3, 3):  # in halves, and whole
         x, mask = random_inputs(rows), mixed_mask(rows)
         mine, keras_too, reference = (as_list(run(x, mask)) for run in runs)
