@@ -121,8 +121,8 @@ def test_a_single_row_behind_an_unknown_batch_size_runs_as_one_row(
 ):
     """With the batch size unknown when traced (a serving signature), the
     GRU and LSTM trace a branch for a batch of one row, whose loop makes
-    the choices of a known batch of one (`single_row_branch`): one matmul for all gates,
-    inputs projected first. A single row and three rows, with a mask and
+    the choices of a known batch of one (`single_row_branch`): one matmul
+    for all gates, inputs projected first. A single row and three rows, with a mask and
     initial states, give Keras's numbers and input gradients either way."""
     theirs, ours = keras_and_rnnkit(kind, return_state=True, **variant, **options)
     rows_traced = []
